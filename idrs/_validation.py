@@ -11,7 +11,7 @@ import numpy as np
 
 
 def _first_bad(values: np.ndarray, bad: np.ndarray):
-    return values[bad].flat[0]
+    return values[bad].flat[0].item()
 
 
 def check_array(x, name: str, *, low=None, high=None, low_inclusive=True,

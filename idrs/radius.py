@@ -22,8 +22,10 @@ against an mpmath Poisson series in ``tests/certify``). Two things keep them sou
   :math:`1/(4\rho^2)` and stay bounded. Where :math:`\lambda_0` would exceed
   :data:`LAMBDA_MAX` (Boost returns NaN beyond about 4e10 and slows down as
   :math:`\sqrt\lambda`), :math:`\kappa` is moved away from 1 until it does not: by
-  Theorem 3.1 a more extreme :math:`\sigma_1` only increases :math:`\xi`, so the value
-  returned is an upper bound and the certificate stays sound.
+  Theorem 3.1 a more extreme :math:`\sigma_1` can only turn "certified"
+  (:math:`\xi < 1/2`) into "not certified", never the reverse, so the certificate
+  stays sound. (Theorem 3.1 is about that decision only: :math:`\xi` itself is not
+  monotone in :math:`\sigma_1`, it dips slightly as :math:`\kappa` leaves 1.)
 * NaN from any evaluation means "not certified at this radius". The search keeps a
   bracket whose lower end has *passed* the test and returns that end.
 
@@ -121,8 +123,8 @@ def _xi(alpha, log_kappa, dim, p_b):
         np.asarray(alpha, float), np.asarray(log_kappa, float),
         np.asarray(dim, float), np.asarray(p_b, float))
     s = np.expm1(2.0 * log_kappa)  # kappa^2 - 1, accurate as kappa -> 1
-    # Keep lambda0 = (alpha/s)^2 <= LAMBDA_MAX by pushing kappa away from 1: an upper
-    # bound on xi by Theorem 3.1 (never past kappa^2 = 1/2 on the lower side).
+    # Keep lambda0 = (alpha/s)^2 <= LAMBDA_MAX by pushing kappa away from 1, which keeps
+    # the decision xi < 1/2 sound (Theorem 3.1); never past kappa^2 = 1/2 below.
     s_min = alpha / np.sqrt(LAMBDA_MAX)
     s = np.where(s < 0, np.minimum(s, -np.minimum(s_min, 0.5)),
                  np.where(s > 0, np.maximum(s, s_min), 0.0))
@@ -181,8 +183,8 @@ def xi_greater(a, sigma0, sigma1, dim, p_b):
     ndarray
         :math:`\xi_>`; NaN only where SciPy's evaluation fails. Where
         :math:`\sigma_1/\sigma_0` is so close to 1 that the noncentrality would exceed
-        :data:`LAMBDA_MAX`, the value at the nearest admissible ratio is returned, an
-        upper bound by Theorem 3.1.
+        :data:`LAMBDA_MAX`, the value at the nearest admissible ratio (further from 1)
+        is returned: by Theorem 3.1, if it is below 1/2, so is the exact value.
     """
     alpha, log_kappa, dim = _check_xi_args(a, sigma0, sigma1, dim)
     if np.any(log_kappa > 0):
@@ -260,7 +262,7 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     :math:`P_0(A) \ge \underline{p_A}`, i.e. maximises :math:`P_1(A^c)` subject to
     :math:`P_0(A^c) \le 1-\underline{p_A}`, giving :math:`1 - \xi(1-\underline{p_A})`
     (Neyman-Pearson, the same worst-case regions as Theorem 2.2). Hence the condition
-    on each side is
+    for one :math:`(a, \sigma_1)` is
 
     .. math:: \xi(\overline{p_B}) + \xi(1-\underline{p_A}) < 1,
 
@@ -268,6 +270,18 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     It reduces to :math:`2\xi(1-\underline{p_A}) < 1` for :math:`\overline{p_B} =
     1-\underline{p_A}`, and at :math:`\sigma_1=\sigma_0` to Cohen's
     :math:`\frac{\sigma}{2}(\Phi^{-1}(\underline{p_A})-\Phi^{-1}(\overline{p_B}))`.
+
+    Theorem 3.1 reduces the band of :math:`\sigma_1` to its extreme only for decisions
+    at level 1/2 (:math:`\xi` itself is not monotone in :math:`\sigma_1`: as
+    :math:`\kappa` leaves 1 it first dips slightly under its :math:`\kappa = 1` value,
+    then rises). A sum of two terms is not such a decision, so each term is bounded over
+    the whole band :math:`\kappa \in [e^{-\rho\alpha}, 1]` (likewise above) by the
+    larger of its values at the band's two ends, :math:`\max(\xi(\kappa_\text{ext};
+    p), \Phi(\Phi^{-1}(p) + \alpha))`, before they are added. That the maximum over
+    the band lies at an end follows from the dip-then-rise shape, which the tests check
+    on dense grids in both directions; it is not proven. The default
+    :math:`\overline{p_B} = 1 - \underline{p_A}` does not rely on it: there the
+    decision is at level 1/2 and Theorem 3.1 applies as stated.
 
     Parameters
     ----------
@@ -321,7 +335,6 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     # Lowering p_a / raising p_b is conservative; it keeps the Cohen bracket finite.
     pa = np.minimum(p_a.ravel()[todo], np.nextafter(1.0, 0.0))
     pb = np.maximum(p_b_arr.ravel()[todo], 1e-300)
-    levels = [pb, 1.0 - pa] if separate else [1.0 - pa]
     rho = (rate * sigma0).ravel()[todo]
     n = dim.ravel()[todo]
     log_sigma_t = (np.log(clamp_sigma_t(pb, clamp)) if clamp is not None
@@ -335,7 +348,12 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
                 log_kappa = np.minimum(-rho[idx] * alpha, log_sigma_t[idx])
             else:         # sigma1 = sigma0 e^{+rho alpha}, clamped to sigma0 / sigma_t
                 log_kappa = np.maximum(rho[idx] * alpha, -log_sigma_t[idx])
-            xi = sum(_xi(alpha, log_kappa, n[idx], p[idx]) for p in levels) / len(levels)
+            xi = _xi(alpha, log_kappa, n[idx], 1.0 - pa[idx])
+            if separate:  # band-wide bounds of both terms, see the docstring
+                xi_b = _xi(alpha, log_kappa, n[idx], pb[idx])
+                xi_b_equal = special.ndtr(special.ndtri(pb[idx]) + alpha)
+                # np.maximum propagates NaN, which must mean "not certified"
+                xi = 0.5 * (np.maximum(xi_b, xi_b_equal) + np.maximum(xi, 0.5))
             return special.ndtri(xi) - threshold  # NaN propagates: "not certified"
         return h
 

@@ -1,0 +1,26 @@
+# The two commands of the README: `make run` (main job on config.yaml) and `make test`.
+# Each creates the virtual environment and installs the project when missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-idrs
+
+.PHONY: run test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "idrs needs Python >= 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,faiss]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --workflow-profile profiles/local --configfile config.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results logs .snakemake
