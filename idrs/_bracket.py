@@ -30,7 +30,8 @@ def last_passing(h, lo, hi, h_lo, h_hi, *, rtol=1e-7, maxiter=200):
     h_lo, h_hi : ndarray
         ``h`` at the ends; ``h_hi`` may be ``+inf`` when unknown.
     rtol : float
-        Stop once ``hi - lo <= rtol * hi``.
+        Stop once ``hi - lo <= rtol * hi``, or once the bracket is below ``1e-12`` of
+        its initial width (a root at ``lo`` itself, e.g. where nothing passes).
 
     Returns
     -------
@@ -46,10 +47,11 @@ def last_passing(h, lo, hi, h_lo, h_hi, *, rtol=1e-7, maxiter=200):
     lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
     h_lo = np.array(h_lo, dtype=float)
     h_hi = np.where(np.isnan(h_hi), np.inf, np.array(h_hi, dtype=float))
+    floor = 1e-12 * (hi - lo)
     stale = np.zeros(lo.shape, dtype=np.int8)  # +1 when hi moved last, -1 when lo did
     bisect = np.zeros(lo.shape, dtype=bool)
     for _ in range(maxiter):
-        idx = np.flatnonzero(hi - lo > rtol * hi)
+        idx = np.flatnonzero(hi - lo > np.maximum(rtol * hi, floor))
         if idx.size == 0:
             return lo
         a, b, fa, fb = lo[idx], hi[idx], h_lo[idx], h_hi[idx]
