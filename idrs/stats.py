@@ -58,7 +58,7 @@ def clopper_pearson_lower(k, n, alpha):
     --------
     >>> from idrs.stats import clopper_pearson_lower
     >>> float(clopper_pearson_lower(100000, 100000, 0.001))  # the largest possible p_A
-    0.9999309236...
+    0.99993092...
     """
     k, n, alpha = _check_counts(k, n, alpha)
     with np.errstate(invalid="ignore"):
