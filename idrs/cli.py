@@ -23,6 +23,85 @@ def _radius(args):
     print(f"{float(value):.10g}")
 
 
+def _spec(args):
+    return {"name": args.dataset, "root": args.root, "download": not args.no_download,
+            "seed": args.data_seed, "dim": args.dim_data}
+
+
+def _data(args):
+    from .jobs import data_job
+    for key, value in data_job(_spec(args)).items():
+        print(f"{key}: {value}")
+
+
+def _knn(args):
+    from .jobs import knn_job
+    print(knn_job(_spec(args), args.split, args.k, args.out, use_gpu=not args.cpu))
+
+
+def _train(args):
+    from .jobs import train_job
+    from .train import TrainConfig
+    fields = TrainConfig.__dataclass_fields__
+    config = TrainConfig(**{name: getattr(args, name) for name in fields})
+    print(train_job(_spec(args), config, args.out, train_distances=args.train_distances,
+                    k=args.k, device=args.device))
+
+
+def _shard(args):
+    return dict(start=args.start, stop=args.stop, skip=args.skip, seed=args.seed,
+                batch_size=args.batch, device=args.device)
+
+
+def _certify(args):
+    from .jobs import certify_job
+    records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
+                          distances=args.distances, k=args.k, m=args.m,
+                          sigma_max=args.sigma_max, n0=args.n0, n=args.n, alpha=args.alpha,
+                          amp=args.amp, channels_last=args.channels_last, **_shard(args))
+    print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
+
+
+def _predict(args):
+    from .jobs import predict_job
+    records = predict_job(args.model, _spec(args), args.out, sigma=args.sigma, n=args.n,
+                          alpha=args.alpha, **_shard(args))
+    print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
+
+
+def _add_dataset(p):
+    from .data import DATASETS
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
+    p.add_argument("--root", default="data", help="data folder (default: data)")
+    p.add_argument("--no-download", action="store_true",
+                   help="fail instead of downloading missing files")
+    p.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the generated toy sets (default: 0)")
+    p.add_argument("--dim-data", type=int, default=None,
+                   help="dimension of the cone toy set (default: none)")
+
+
+def _add_sampling(p):
+    p.add_argument("--model", required=True, help="model.pth written by `idrs train`")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--sigma", type=float, required=True,
+                   help="constant sigma, or sigma_b of Equation 1 when --rate > 0")
+    p.add_argument("--n", type=int, default=100_000, help="Monte Carlo samples (default: 100000)")
+    p.add_argument("--alpha", type=float, default=0.001, help="failure probability (default: 0.001)")
+    p.add_argument("--start", type=int, default=0, help="first test index (default: 0)")
+    p.add_argument("--stop", type=int, default=None, help="end of the test indices (default: all)")
+    p.add_argument("--skip", type=int, default=1, help="every skip-th index (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--batch", type=int, default=1000, help="samples per forward pass (default: 1000)")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu",
+                   help="torch device (default: cuda when available, else cpu)")
+
+
+def _cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
 def _clamp(value):
     if value in ("mnist", "cifar10"):
         return value
@@ -55,6 +134,51 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true",
                    help="no evaluation-error allowance (default: conservative)")
     p.set_defaults(func=_radius)
+
+    p = sub.add_parser("data", help="download (or generate) a dataset and summarise it")
+    _add_dataset(p)
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("knn", help="mean distance to the k nearest training points (FAISS)")
+    _add_dataset(p)
+    p.add_argument("--split", choices=("test", "train"), required=True,
+                   help="whose distances: test points, or training points (self excluded)")
+    p.add_argument("--k", type=int, default=20, help="neighbours (default: 20)")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--cpu", action="store_true", help="never use a GPU for FAISS")
+    p.set_defaults(func=_knn)
+
+    p = sub.add_parser("train", help="Gaussian-augmentation training of a base classifier")
+    _add_dataset(p)
+    from .train import add_arguments
+    add_arguments(p)
+    p.add_argument("--out", required=True, help="output folder (checkpoint, metrics, model)")
+    p.add_argument("--train-distances", default=None,
+                   help="training points' kNN distances (needed when --train-rate > 0)")
+    p.add_argument("--k", type=int, default=None, help="k of --train-distances")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu",
+                   help="torch device (default: cuda when available, else cpu)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")
+    _add_dataset(p)
+    _add_sampling(p)
+    p.add_argument("--n0", type=int, default=100, help="selection samples (default: 100)")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="rate r of sigma(x); 0: constant sigma, Cohen's radius (default: 0)")
+    p.add_argument("--distances", default=None, help="test points' kNN distances (rate > 0)")
+    p.add_argument("--k", type=int, default=None, help="k of --distances")
+    p.add_argument("--m", type=float, default=None, help="m of Equation 1")
+    p.add_argument("--sigma-max", type=float, default=None,
+                   help="cap of sigma(x) (Appendix A.5: 5 sigma_b; default: none)")
+    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    p.add_argument("--channels-last", action="store_true", help="channels_last on CUDA")
+    p.set_defaults(func=_certify)
+
+    p = sub.add_parser("predict", help="PREDICT one shard of test indices (Parquet records)")
+    _add_dataset(p)
+    _add_sampling(p)
+    p.set_defaults(func=_predict)
     return parser
 
 
@@ -64,7 +188,7 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         args.func(args)
-    except ValueError as err:  # bad input: one clear line, no traceback
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # one clear line
         print(f"idrs {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -8,17 +8,10 @@ training data it came from; loading it for other data is an error.
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
-
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 
-from . import __version__
-
-log = logging.getLogger(__name__)
+from .records import TableError, read_table, write_table
 
 __all__ = ["knn_mean_distance", "save_distances", "load_distances", "DistanceMismatchError"]
 
@@ -95,29 +88,19 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
 
 def save_distances(path, distances, *, dataset, split, k, train_fingerprint):
     """Write distances to Parquet atomically, with their provenance in the metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"index": np.arange(len(distances), dtype=np.int64),
-                      "mean_distance": np.asarray(distances, dtype=np.float64)})
-    meta = {"dataset": dataset, "split": split, "k": str(k),
-            "train_fingerprint": train_fingerprint, "idrs_version": __version__}
-    table = table.replace_schema_metadata({key: str(v) for key, v in meta.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    log.info("wrote %s (%d distances)", path, len(distances))
+    df = pd.DataFrame({"index": np.arange(len(distances), dtype=np.int64),
+                       "mean_distance": np.asarray(distances, dtype=np.float64)})
+    write_table(df, path, {"dataset": dataset, "split": split, "k": k,
+                           "train_fingerprint": train_fingerprint})
 
 
 def load_distances(path, *, dataset, split, k, train_fingerprint, n=None):
     """Read distances written by :func:`save_distances`, checking that they belong to
     this dataset, split, k and training data (and, when given, have ``n`` rows)."""
-    path = Path(path)
     try:
-        table = pq.read_table(path)
-    except Exception as err:
-        raise DistanceMismatchError(f"{path} is not a readable distance file ({err}); "
-                                    "delete it and rerun `idrs knn`.") from None
-    meta = {key.decode(): v.decode() for key, v in (table.schema.metadata or {}).items()}
+        df, meta = read_table(path, "rerun `idrs knn`")
+    except TableError as err:
+        raise DistanceMismatchError(str(err)) from None
     expected = {"dataset": dataset, "split": split, "k": str(k),
                 "train_fingerprint": train_fingerprint}
     wrong = {key: (meta.get(key), v) for key, v in expected.items() if meta.get(key) != v}
@@ -126,7 +109,7 @@ def load_distances(path, *, dataset, split, k, train_fingerprint, n=None):
                             for key, (got, want) in wrong.items())
         raise DistanceMismatchError(f"{path} belongs to other data: {details}. Rerun "
                                     "`idrs knn` for this dataset and k.")
-    distances = table.column("mean_distance").to_numpy()
+    distances = df["mean_distance"].to_numpy()
     if n is not None and len(distances) != n:
         raise DistanceMismatchError(f"{path} has {len(distances)} distances, expected {n}.")
     return distances

@@ -1,0 +1,142 @@
+"""One function per workflow job: explicit files in, files out, written atomically.
+
+The CLI (``idrs <command>``) and the Snakemake rules call these and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data import fingerprint, load_dataset
+from .knn import knn_mean_distance, load_distances, save_distances
+from .records import write_table
+from .sigma import sigma_from_distance
+from .smoothing import certify, predict
+from .train import TrainConfig, load_model, train
+
+log = logging.getLogger(__name__)
+
+__all__ = ["data_job", "knn_job", "train_job", "certify_job", "predict_job", "test_indices"]
+
+
+def _dataset(spec: dict):
+    return load_dataset(spec["name"], root=spec.get("root", "data"),
+                        download=spec.get("download", True), seed=spec.get("seed", 0),
+                        dim=spec.get("dim"))
+
+
+def data_job(spec: dict) -> dict:
+    """Make sure a dataset is available (downloading it if needed); summarise it."""
+    ds = _dataset(spec)
+    return {"dataset": ds.name, "train": len(ds.x_train), "test": len(ds.x_test),
+            "shape": ds.shape, "classes": ds.num_classes,
+            "train_fingerprint": fingerprint(ds.x_train)}
+
+
+def knn_job(spec: dict, split: str, k: int, out, use_gpu=True):
+    """Mean distances of the ``split`` points to their k nearest training points."""
+    ds = _dataset(spec)
+    if split not in ("train", "test"):
+        raise ValueError(f"split == {split!r}, must be 'train' or 'test'.")
+    queries = ds.x_train if split == "train" else ds.x_test
+    distances = knn_mean_distance(queries, ds.x_train, k, exclude_self=split == "train",
+                                  use_gpu=use_gpu)
+    save_distances(out, distances, dataset=ds.name, split=split, k=k,
+                   train_fingerprint=fingerprint(ds.x_train))
+    return Path(out)
+
+
+def _distances(ds, path, split, k):
+    n = len(ds.x_train if split == "train" else ds.x_test)
+    return load_distances(path, dataset=ds.name, split=split, k=k,
+                          train_fingerprint=fingerprint(ds.x_train), n=n)
+
+
+def train_job(spec: dict, config: TrainConfig, outdir, *, train_distances=None, k=None,
+              device="cpu"):
+    """Train one base classifier; ``train_distances`` (with its ``k``) for trr > 0."""
+    ds = _dataset(spec)
+    distances = None
+    if config.train_rate > 0:
+        if train_distances is None or k is None:
+            raise ValueError("--train-rate > 0 needs --train-distances and --k.")
+        distances = _distances(ds, train_distances, "train", k)
+    return train(ds, outdir, config, train_distances=distances, device=device)
+
+
+def test_indices(n_test: int, start=0, stop=None, skip=1):
+    """Test indices of one shard: ``start <= i < stop`` with ``i % skip == 0`` (Cohen et
+    al. certify every 20th CIFAR10 image: ``skip=20``)."""
+    if skip < 1 or start < 0:
+        raise ValueError(f"skip == {skip} and start == {start}, must be >= 1 and >= 0.")
+    stop = n_test if stop is None else min(stop, n_test)
+    return np.array([i for i in range(start, stop) if i % skip == 0], dtype=np.int64)
+
+
+def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max):
+    if rate == 0 and distances is None:
+        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan)
+    if distances is None or k is None or m is None:
+        raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
+                         "--m.")
+    d = _distances(ds, distances, "test", k)[idx]
+    return sigma_from_distance(d, sigma, rate, m, sigma_max), d
+
+
+def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
+                m=None, sigma_max=None, n0=100, n=100_000, alpha=0.001, start=0, stop=None,
+                skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
+                channels_last=False, extra_metadata=None):
+    """Certify one shard of test indices and write its records (Parquet, atomically).
+
+    ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1. Every row
+    carries its provenance: dataset, model, training seed and setting, evaluation
+    setting, shard and code version.
+    """
+    if n0 < 1 or n < 1:
+        raise ValueError(f"n0 == {n0} and n == {n}, both must be >= 1.")
+    ds = _dataset(spec)
+    model, meta = load_model(model_path, device)
+    if meta["dataset"] != ds.name:
+        raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
+                         f"{ds.name!r}.")
+    idx = test_indices(len(ds.x_test), start, stop, skip)
+    sig, d = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max)
+    x = torch.as_tensor(ds.x_test[idx], device=device)
+    records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
+                      num_classes=ds.num_classes, seed=seed, rate=rate,
+                      batch_size=batch_size, amp=amp, channels_last=channels_last,
+                      knn_distance=d)
+    provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
+                  "train_seed": meta["config"]["seed"],
+                  "sigma_train": meta["config"]["sigma_train"],
+                  "train_rate": meta["config"]["train_rate"], "sigma_b": float(sigma),
+                  "rate": float(rate), "k": -1 if k is None else int(k),
+                  "m": np.nan if m is None else float(m), "n0": int(n0), "alpha": float(alpha),
+                  "noise_seed": int(seed), "shard_start": int(start),
+                  "shard_stop": -1 if stop is None else int(stop), "skip": int(skip),
+                  "code_version": __version__}
+    for key, value in provenance.items():
+        records[key] = value
+    write_table(records, out, {**provenance, **(extra_metadata or {})})
+    return records
+
+
+def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, start=0,
+                stop=None, skip=1, seed=0, batch_size=1000, device="cpu"):
+    """PREDICT on one shard of test indices with a constant sigma; writes Parquet."""
+    ds = _dataset(spec)
+    model, meta = load_model(model_path, device)
+    idx = test_indices(len(ds.x_test), start, stop, skip)
+    x = torch.as_tensor(ds.x_test[idx], device=device)
+    records = predict(model, x, ds.y_test[idx], idx, sigma, n=n, alpha=alpha,
+                      num_classes=ds.num_classes, seed=seed, batch_size=batch_size)
+    records["dataset"], records["arch"], records["model"] = ds.name, meta["arch"], str(model_path)
+    records["train_seed"], records["code_version"] = meta["config"]["seed"], __version__
+    write_table(records, out, {"dataset": ds.name, "model": str(model_path)})
+    return records
