@@ -1,0 +1,79 @@
+"""FAISS kNN against brute force, stored distances, and Theorem 4.1's semi-elasticity."""
+
+import numpy as np
+import pytest
+
+from idrs.knn import DistanceMismatchError, knn_mean_distance, load_distances, save_distances
+from idrs.sigma import sigma_from_distance
+
+
+def brute_force(queries, reference, k, exclude_self=False):
+    d = np.sqrt(((queries[:, None, :].astype(np.float64) - reference[None]) ** 2).sum(-1))
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    return np.sort(d, axis=1)[:, :k].mean(axis=1)
+
+
+def test_faiss_matches_brute_force(rng):
+    reference = rng.random((1500, 40)).astype(np.float32)
+    queries = rng.random((333, 40)).astype(np.float32)
+    for k in (1, 5, 20):
+        np.testing.assert_allclose(knn_mean_distance(queries, reference, k, batch_size=100),
+                                   brute_force(queries, reference, k), atol=1e-5)
+        np.testing.assert_allclose(knn_mean_distance(reference, reference, k, exclude_self=True),
+                                   brute_force(reference, reference, k, True), atol=1e-5)
+
+
+def test_self_is_excluded_but_a_duplicate_counts(rng):
+    reference = rng.random((50, 3)).astype(np.float32)
+    reference[7] = reference[3]  # an exact duplicate of point 3
+    d = knn_mean_distance(reference, reference, 1, exclude_self=True)
+    assert d[3] == 0 and d[7] == 0  # each one's nearest other point is its twin
+    assert (np.delete(d, [3, 7]) > 0).all()
+
+
+def test_image_shaped_inputs_and_bad_k(rng):
+    images = rng.random((30, 1, 4, 4)).astype(np.float32)
+    assert knn_mean_distance(images, images, 3).shape == (30,)
+    with pytest.raises(ValueError, match=r"k == 30, must be in \[1, 29\]"):
+        knn_mean_distance(images, images, 30, exclude_self=True)
+
+
+def test_stored_distances_know_where_they_came_from(tmp_path):
+    path = tmp_path / "d.parquet"
+    save_distances(path, np.arange(5.0), dataset="digits", split="test", k=20,
+                   train_fingerprint="abc")
+    got = load_distances(path, dataset="digits", split="test", k=20, train_fingerprint="abc", n=5)
+    np.testing.assert_array_equal(got, np.arange(5.0))
+    for wrong, message in [(dict(k=10), "k is '20', expected '10'"),
+                           (dict(train_fingerprint="xyz"), "train_fingerprint"),
+                           (dict(split="train"), "split"), (dict(n=6), "expected 6")]:
+        args = dict(dataset="digits", split="test", k=20, train_fingerprint="abc") | wrong
+        with pytest.raises(DistanceMismatchError, match=message):
+            load_distances(path, **args)
+    path.write_bytes(b"not parquet")
+    with pytest.raises(DistanceMismatchError, match="not a readable"):
+        load_distances(path, dataset="digits", split="test", k=20, train_fingerprint="abc")
+
+
+@pytest.mark.parametrize("rate,sigma_max", [(0.01, None), (0.5, None), (2.0, 0.3)])
+def test_sigma_is_r_semi_elastic_theorem_4_1(rng, rate, sigma_max):
+    train = rng.random((400, 10)).astype(np.float32)
+    near = rng.random((300, 10)).astype(np.float32)
+    far = (rng.standard_normal((300, 10)) * 50).astype(np.float32)  # far outside the data
+    x0 = np.concatenate([near, far, near])
+    x1 = np.concatenate([near[::-1], far[::-1], far])
+    d0, d1 = (knn_mean_distance(x, train, 20) for x in (x0, x1))
+    s0, s1 = (sigma_from_distance(d, 0.25, rate, 1.5, sigma_max) for d in (d0, d1))
+    gap = np.abs(np.log(s0) - np.log(s1))
+    bound = rate * np.linalg.norm(x0.astype(np.float64) - x1, axis=1)
+    assert (gap <= bound * (1 + 1e-5) + 1e-6).all()
+    assert gap.max() > 0
+
+
+def test_sigma_formula():
+    np.testing.assert_allclose(sigma_from_distance([1.5, 2.5], 0.25, 0.01, 1.5),
+                               [0.25, 0.25 * np.exp(0.01)], rtol=1e-15)
+    assert sigma_from_distance(100.0, 0.5, 1.0, 0.0, sigma_max=2.5) == 2.5
+    with pytest.raises(ValueError, match="sigma_b == 0.0"):
+        sigma_from_distance(1.0, 0.0, 0.01, 1.5)

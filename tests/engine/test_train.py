@@ -1,0 +1,92 @@
+"""Training: determinism by seed, resume after a kill, checkpoint errors, sigma(x) noise."""
+
+import numpy as np
+import pytest
+import torch
+
+import idrs.train
+from idrs.data import digits, sectors
+from idrs.models import build_model
+from idrs.train import CheckpointError, TrainConfig, crop_flip, load_model, train
+
+CONFIG = TrainConfig(arch="mlp", epochs=4, batch_size=100, lr=0.05, lr_step=2,
+                     sigma_train=0.25, seed=3)
+
+
+def weights(path):
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    ds = sectors()
+    a = weights(train(ds, tmp_path / "a", CONFIG, progress=False))
+    b = weights(train(ds, tmp_path / "b", CONFIG, progress=False))
+    c = weights(train(ds, tmp_path / "c", TrainConfig(**{**CONFIG.__dict__, "seed": 4}),
+                      progress=False))
+    assert same(a, b) and not same(a, c)
+    rows = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 1 + CONFIG.epochs
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    ds = digits()
+    config = TrainConfig(arch="cnn", epochs=3, batch_size=128, lr=0.05, lr_step=2,
+                         sigma_train=0.25, seed=1)
+    whole = weights(train(ds, tmp_path / "whole", config, progress=False))
+    real_evaluate, calls = idrs.train.evaluate, []
+
+    def killed_in_epoch_three(*args, **kwargs):  # dies after epoch 3's training steps
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(idrs.train, "evaluate", killed_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(ds, tmp_path / "killed", config, progress=False)
+    monkeypatch.setattr(idrs.train, "evaluate", real_evaluate)
+    assert not (tmp_path / "killed" / "model.pth").exists()
+    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    resumed = weights(train(ds, tmp_path / "killed", config, progress=False))
+    assert same(whole, resumed)
+    assert len((tmp_path / "killed" / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_checkpoint_of_another_run_or_corrupt_files_are_errors(tmp_path):
+    ds = sectors()
+    train(ds, tmp_path, CONFIG, progress=False)
+    other = TrainConfig(**{**CONFIG.__dict__, "lr": 0.1})
+    with pytest.raises(CheckpointError, match="belongs to another run"):
+        train(ds, tmp_path, other, progress=False)
+    (tmp_path / "model.pth").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="model.pth is unreadable.*idrs train"):
+        load_model(tmp_path / "model.pth")
+
+
+def test_input_dependent_training_noise_needs_distances(tmp_path):
+    ds = sectors()
+    config = TrainConfig(**{**CONFIG.__dict__, "train_rate": 0.1, "train_m": 1.0, "epochs": 1})
+    with pytest.raises(ValueError, match="kNN distances of every training point"):
+        train(ds, tmp_path / "a", config, progress=False)
+    distances = np.linspace(0, 3, len(ds.x_train))
+    path = train(ds, tmp_path / "b", config, train_distances=distances, progress=False)
+    model, meta = load_model(path)
+    assert meta["config"]["train_rate"] == 0.1 and model(torch.zeros(1, 2)).shape == (1, 2)
+
+
+def test_crop_flip_moves_pixels_within_the_padded_image():
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    out = crop_flip(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert set(out.unique().tolist()) <= set(x.unique().tolist()) | {0.0}
+
+
+def test_architectures_by_name():
+    assert build_model("cifar_resnet110", (3, 32, 32), 10)(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(p.numel() for p in build_model("mlp", (2,), 2).parameters()) == 2 * 20 + 20 + 20 * 20 + 20 + 20 * 2 + 2
+    with pytest.raises(ValueError, match="arch == 'vgg'"):
+        build_model("vgg", (3, 32, 32), 10)
