@@ -172,7 +172,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-max", type=float, default=None,
                    help="cap of sigma(x) (Appendix A.5: 5 sigma_b; default: none)")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
-    p.add_argument("--channels-last", action="store_true", help="channels_last on CUDA")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last image layout (default: on the CPU or with --amp)")
     p.set_defaults(func=_certify)
 
     p = sub.add_parser("predict", help="PREDICT one shard of test indices (Parquet records)")

@@ -91,7 +91,7 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max):
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
                 m=None, sigma_max=None, n0=100, n=100_000, alpha=0.001, start=0, stop=None,
                 skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
-                channels_last=False, extra_metadata=None):
+                channels_last=None, extra_metadata=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
     ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1. Every row

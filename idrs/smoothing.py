@@ -38,7 +38,7 @@ def noise_seed(seed: int, index: int, stage: int) -> int:
 
 @torch.inference_mode()
 def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=1000,
-                  amp=False, channels_last=False):
+                  amp=False, channels_last=None):
     """How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
 
     Parameters
@@ -55,6 +55,11 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         Samples per input.
     batch_size : int
         Samples per forward pass.
+    amp : bool
+        Mixed precision (CUDA only).
+    channels_last : bool or None
+        Image batches in channels_last layout (the model is converted in place). None:
+        on the CPU, where oneDNN convolutions run about 2.5x faster in it, or with AMP.
 
     Returns
     -------
@@ -65,7 +70,10 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     chunk = max(1, min(n, NOISE_ELEMENTS // max(1, int(np.prod(shape)))))
     sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float32), device=device)
     counts = torch.zeros(m * num_classes, dtype=torch.int64, device=device)
-    if channels_last and x.dim() == 4:
+    if channels_last is None:
+        channels_last = device.type == "cpu" or amp
+    channels_last = channels_last and x.dim() == 4
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     pending, slots, filled = [], [], 0
 
@@ -74,7 +82,7 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         owner = torch.cat(slots)
         for start in range(0, len(batch), batch_size):
             part = batch[start:start + batch_size]
-            if channels_last and part.dim() == 4:
+            if channels_last:
                 part = part.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                 pred = model(part).argmax(1)
@@ -101,7 +109,7 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
 
 
 def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
-            batch_size=1000, amp=False, channels_last=False, knn_distance=None):
+            batch_size=1000, amp=False, channels_last=None, knn_distance=None):
     """Cohen et al.'s CERTIFY for every input; one record (row) per input.
 
     The top class is selected on ``n0`` samples, its probability bounded below on ``n``
@@ -145,7 +153,7 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
 
 
 def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
-            batch_size=1000, amp=False, channels_last=False):
+            batch_size=1000, amp=False, channels_last=None):
     """Cohen et al.'s PREDICT: the top class where the two-sided binomial test of the two
     largest counts rejects equality at level ``alpha``, otherwise abstain (-1)."""
     started = time.perf_counter()
