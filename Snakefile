@@ -8,7 +8,16 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
+include: "rules/datasets.smk"
+include: "rules/knn.smk"
+include: "rules/train.smk"
+include: "rules/certify.smk"
+include: "rules/aggregate.smk"
+include: "rules/report.smk"
 include: "rules/theory.smk"
 
 

@@ -57,8 +57,17 @@ def _certify(args):
     from .jobs import certify_job
     records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
                           distances=args.distances, k=args.k, m=args.m,
-                          sigma_max=args.sigma_max, n0=args.n0, n=args.n, alpha=args.alpha,
+                          sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0, n=args.n, alpha=args.alpha,
                           amp=args.amp, channels_last=args.channels_last, **_shard(args))
+    print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
+
+
+def _import_cohen(args):
+    from .baselines import read_cohen_tsv
+    from .records import write_table
+    records = read_cohen_tsv(args.tsv, dataset=args.dataset, arch=args.arch, sigma=args.sigma,
+                             model=args.model)
+    write_table(records, args.out, {"dataset": args.dataset, "source": args.tsv})
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
@@ -95,6 +104,8 @@ def _add_sampling(p):
     p.add_argument("--batch", type=int, default=1000, help="samples per forward pass (default: 1000)")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu",
                    help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: torch's choice)")
 
 
 def _cuda():
@@ -158,6 +169,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="k of --train-distances")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu",
                    help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: torch's choice)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")
@@ -171,10 +184,22 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--m", type=float, default=None, help="m of Equation 1")
     p.add_argument("--sigma-max", type=float, default=None,
                    help="cap of sigma(x) (Appendix A.5: 5 sigma_b; default: none)")
+    p.add_argument("--sigma-mean", type=float, default=None,
+                   help="calibrate sigma_b so that sigma(x) averages this over the test split")
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last image layout (default: on the CPU or with --amp)")
     p.set_defaults(func=_certify)
+
+    p = sub.add_parser("import-cohen", help="published Cohen-format TSV -> idrs records")
+    p.add_argument("--tsv", required=True, help="file with columns idx label predict radius "
+                   "correct time")
+    p.add_argument("--dataset", required=True, help="dataset it belongs to")
+    p.add_argument("--arch", required=True, help="architecture of the published model")
+    p.add_argument("--sigma", type=float, required=True, help="its noise level")
+    p.add_argument("--model", default=None, help="a name for the published model")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.set_defaults(func=_import_cohen)
 
     p = sub.add_parser("predict", help="PREDICT one shard of test indices (Parquet records)")
     _add_dataset(p)
@@ -187,6 +212,9 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if getattr(args, "threads", None):
+        import torch
+        torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # one clear line

@@ -234,6 +234,9 @@ def cifar10(root, download=True) -> ArrayDataset:
 
 
 DATASETS = ("mnist", "cifar10", "mnist_subset", "digits", "sectors", "cone")
+#: Test-set sizes, known without loading (the workflow shards by them at parse time).
+TEST_SIZES = {"mnist": 10000, "cifar10": 10000, "mnist_subset": 1000, "digits": 450,
+              "sectors": 200, "cone": 200}
 
 
 def load_dataset(name: str, root="data", download=True, seed=0, dim=None) -> ArrayDataset:

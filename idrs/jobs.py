@@ -9,15 +9,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import __version__
 from .data import fingerprint, load_dataset
 from .knn import knn_mean_distance, load_distances, save_distances
 from .records import write_table
 from .sigma import sigma_from_distance
-from .smoothing import certify, predict
-from .train import TrainConfig, load_model, train
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +54,10 @@ def _distances(ds, path, split, k):
                           train_fingerprint=fingerprint(ds.x_train), n=n)
 
 
-def train_job(spec: dict, config: TrainConfig, outdir, *, train_distances=None, k=None,
-              device="cpu"):
-    """Train one base classifier; ``train_distances`` (with its ``k``) for trr > 0."""
+def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu"):
+    """Train one base classifier (``config``: a :class:`idrs.train.TrainConfig`);
+    ``train_distances`` (with its ``k``) for trr > 0."""
+    from .train import train
     ds = _dataset(spec)
     distances = None
     if config.train_rate > 0:
@@ -78,35 +76,48 @@ def test_indices(n_test: int, start=0, stop=None, skip=1):
     return np.array([i for i in range(start, stop) if i % skip == 0], dtype=np.int64)
 
 
-def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max):
+def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean):
+    """sigma per input and its kNN distance, and sigma_b (calibrated to ``sigma_mean``)."""
     if rate == 0 and distances is None:
-        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan)
+        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan), float(sigma)
     if distances is None or k is None or m is None:
         raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
                          "--m.")
-    d = _distances(ds, distances, "test", k)[idx]
-    return sigma_from_distance(d, sigma, rate, m, sigma_max), d
+    every = _distances(ds, distances, "test", k)
+    if sigma_mean is not None:
+        # sigma_b such that sigma(x) averages sigma_mean over the whole test split (a
+        # constant fixed before certifying, so sigma(x) stays a function of x alone)
+        sigma = sigma_mean / float(np.mean(sigma_from_distance(every, 1.0, rate, m)))
+    d = every[idx]
+    return sigma_from_distance(d, sigma, rate, m, sigma_max), d, float(sigma)
 
 
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
-                m=None, sigma_max=None, n0=100, n=100_000, alpha=0.001, start=0, stop=None,
+                m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001, start=0, stop=None,
                 skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
                 channels_last=None, extra_metadata=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
-    ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1. Every row
+    ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
+    ``sigma_mean`` (if given) replaces by the sigma_b whose sigma(x) averages
+    ``sigma_mean`` over the test split (Figure 1's "same average"). Every row
     carries its provenance: dataset, model, training seed and setting, evaluation
     setting, shard and code version.
     """
     if n0 < 1 or n < 1:
         raise ValueError(f"n0 == {n0} and n == {n}, both must be >= 1.")
+    import torch
+
+    from .smoothing import certify
+    from .train import load_model
     ds = _dataset(spec)
     model, meta = load_model(model_path, device)
     if meta["dataset"] != ds.name:
         raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
                          f"{ds.name!r}.")
     idx = test_indices(len(ds.x_test), start, stop, skip)
-    sig, d = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max)
+    sig, d, sigma_b = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max,
+                                        sigma_mean)
     x = torch.as_tensor(ds.x_test[idx], device=device)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
@@ -115,7 +126,7 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],
-                  "train_rate": meta["config"]["train_rate"], "sigma_b": float(sigma),
+                  "train_rate": meta["config"]["train_rate"], "sigma_b": sigma_b,
                   "rate": float(rate), "k": -1 if k is None else int(k),
                   "m": np.nan if m is None else float(m), "n0": int(n0), "alpha": float(alpha),
                   "noise_seed": int(seed), "shard_start": int(start),
@@ -130,6 +141,10 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
 def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, start=0,
                 stop=None, skip=1, seed=0, batch_size=1000, device="cpu"):
     """PREDICT on one shard of test indices with a constant sigma; writes Parquet."""
+    import torch
+
+    from .smoothing import predict
+    from .train import load_model
     ds = _dataset(spec)
     model, meta = load_model(model_path, device)
     idx = test_indices(len(ds.x_test), start, stop, skip)

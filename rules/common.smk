@@ -1,15 +1,173 @@
-# Config validation and the input functions shared by every stage.
+# Config validation, the registry of models, evaluations and runs derived from the
+# experiments, and the input functions shared by every stage.
+import math
 from pathlib import Path
 
 from snakemake.utils import validate
+
+from idrs.data import TEST_SIZES
 
 # Fills in the schema's defaults, so rules may read every documented key.
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = Path(config["results_dir"])
+SEEDS = config["seeds"]
+
+
+def _g(x):
+    """A number as it appears in file names: 0.25 -> '0.25', 1.0 -> '1'."""
+    return f"{x:g}"
+
+
+def _fail(where, message):
+    raise ValueError(f"config: {where}: {message}")
+
+
+def _model_id(dataset, recipe, method, k, m):
+    key = f"{dataset}-{recipe}-st{_g(method['sigma_train'])}"
+    if method["train_rate"] > 0:
+        key += f"-trr{_g(method['train_rate'])}-m{_g(m)}-k{k}"
+    return key
+
+
+def _evaluation_id(method, cert, k, m):
+    key = f"s{_g(method['sigma'])}-r{_g(method['rate'])}"
+    if method["rate"] > 0:
+        key += f"-m{_g(m)}-k{k}"
+    if method.get("sigma_max") is not None:
+        key += f"-cap{_g(method['sigma_max'])}"
+    if method.get("sigma_mean") is not None:
+        key += f"-mean{_g(method['sigma_mean'])}"
+    key += f"-n0{cert['n0']}-n{cert['n']}-a{_g(cert['alpha'])}-skip{cert['skip']}"
+    if cert.get("max") is not None:
+        key += f"-max{cert['max']}"
+    return key + f"-noise{cert['noise_seed']}"
+
+
+def _build_registry(config):
+    models, evaluations, experiments = {}, {}, {}
+    for name, exp in config["experiments"].items():
+        where = f"experiments.{name}"
+        if exp["dataset"] not in config["datasets"]:
+            _fail(where, f"dataset {exp['dataset']!r} is not defined; defined: "
+                  f"{sorted(config['datasets'])}")
+        if exp["training"] not in config["training"]:
+            _fail(where, f"training recipe {exp['training']!r} is not defined; defined: "
+                  f"{sorted(config['training'])}")
+        cert = {**config["certification"], **exp.get("certification", {})}
+        if cert["n0"] > cert["n"]:
+            _fail(where, f"n0 == {cert['n0']} exceeds n == {cert['n']}")
+        k, m = exp["k"], exp["m"]
+        runs, labels = [], [meth["label"] for meth in exp["methods"]]
+        if len(set(labels)) != len(labels):
+            _fail(where, f"method labels must be unique: {labels}")
+        for meth in exp["methods"]:
+            meth = {"rate": 0.0, "train_rate": 0.0, **meth}
+            meth.setdefault("sigma_train", meth["sigma"])
+            model = _model_id(exp["dataset"], exp["training"], meth, k, m)
+            models[model] = {"dataset": exp["dataset"], "recipe": exp["training"],
+                             "sigma_train": meth["sigma_train"],
+                             "train_rate": meth["train_rate"], "m": m, "k": k}
+            evaluation = _evaluation_id(meth, cert, k, m)
+            evaluations[evaluation] = {**cert, "sigma": meth["sigma"], "rate": meth["rate"],
+                                       "k": k, "m": m, "sigma_max": meth.get("sigma_max"),
+                                       "sigma_mean": meth.get("sigma_mean")}
+            baseline = meth.get("baseline")
+            if baseline is None and (meth["rate"] > 0 or meth["train_rate"] > 0):
+                same = [o["label"] for o in exp["methods"] if o.get("rate", 0) == 0
+                        and o.get("train_rate", 0) == 0 and o["sigma"] == meth["sigma"]]
+                baseline = same[0] if same else None
+            if baseline is not None and baseline not in labels:
+                _fail(where, f"method {meth['label']!r} compares against {baseline!r}, "
+                      f"which is not one of its methods {labels}")
+            runs.append({"label": meth["label"], "model": model, "evaluation": evaluation,
+                         "baseline": baseline})
+        for b in exp.get("baselines", []):
+            if b not in config["baselines"]:
+                _fail(where, f"published baseline {b!r} is not defined under baselines: "
+                      f"{sorted(config['baselines'])}")
+        experiments[name] = {**exp, "runs": runs, "seeds": exp.get("seeds", SEEDS)}
+    return models, evaluations, experiments
+
+
+MODELS, EVALUATIONS, EXPERIMENTS = _build_registry(config)
+
+wildcard_constraints:
+    dataset="[^/]+",
+    model="[^/]+",
+    evaluation="[^/]+",
+    seed=r"\d+",
+    shard=r"\d+",
+    k=r"\d+",
+    split="train|test",
+    experiment="[^/]+",
+
+
+def dataset_spec(name):
+    """The arguments of `idrs` that select a configured dataset."""
+    d = config["datasets"][name]
+    args = f"--dataset {d['loader']} --root {config['data_root']} --data-seed {d['seed']}"
+    return args + (f" --dim-data {d['dim']}" if d.get("dim") is not None else "")
+
+
+def test_size(name):
+    return TEST_SIZES[config["datasets"][name]["loader"]]
+
+
+def shard_ranges(model, evaluation):
+    """(start, stop) of every shard of a run: index ranges of shard_size test indices."""
+    ev = EVALUATIONS[evaluation]
+    n = test_size(MODELS[model]["dataset"])
+    end = n if ev.get("max") is None else min(ev["max"], n)
+    size = ev["shard_size"]
+    return [(s, min(s + size, end)) for s in range(0, end, size)]
+
+
+def run_shards(model, seed, evaluation):
+    return [RESULTS / "certify" / model / f"seed{seed}" / evaluation / f"shard{i:04d}.parquet"
+            for i in range(len(shard_ranges(model, evaluation)))]
+
+
+def all_runs():
+    """Every (model, seed, evaluation) of every experiment, once."""
+    seen = {}
+    for exp in EXPERIMENTS.values():
+        for run in exp["runs"]:
+            for seed in exp["seeds"]:
+                seen[(run["model"], seed, run["evaluation"])] = None
+    return list(seen)
+
+
+def all_shards():
+    return [path for run in all_runs() for path in run_shards(*run)]
+
+
+def experiment_inputs(experiment):
+    """{label: [shard files of every seed]} and {baseline name: imported file}."""
+    exp = EXPERIMENTS[experiment]
+    methods = {run["label"]: [str(p) for seed in exp["seeds"]
+                              for p in run_shards(run["model"], seed, run["evaluation"])]
+               for run in exp["runs"]}
+    published = {b: str(RESULTS / "baselines" / f"{b}.parquet") for b in exp.get("baselines", [])}
+    return methods, published
+
+
+REPORT_FILES = ["certified_accuracy.png", "certified_accuracy.pdf", "summary.csv", "summary.md",
+                "summary.tex", "comparisons.csv", "comparisons.md", "comparisons.tex"]
+THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 
 
 def get_final_output():
     """Every file the default target produces."""
-    theory = RESULTS / "theory"
-    return [theory / name for name in ("table1.csv", "table1.md", "figure3.png", "figure3.pdf")]
+    out = [RESULTS / "theory" / f for f in THEORY_FILES]
+    out += [RESULTS / "tables" / f for f in ("records.parquet", "runs.parquet")]
+    out += [RESULTS / "report" / e / f for e in EXPERIMENTS for f in REPORT_FILES]
+    return out
+
+
+def resources_of(stage, key):
+    return config["resources"][stage][key]
+
+
+def device():
+    return "" if config["device"] == "auto" else f"--device {config['device']}"

@@ -3,9 +3,11 @@
 
 rule theory:
     output:
-        table_csv=RESULTS / "theory" / "table1.csv",
+        table_csv=report(RESULTS / "theory" / "table1.csv", caption="../report/table1.rst",
+                         category="theory"),
         table_md=RESULTS / "theory" / "table1.md",
-        figure_png=RESULTS / "theory" / "figure3.png",
+        figure_png=report(RESULTS / "theory" / "figure3.png", caption="../report/figure3.rst",
+                          category="theory"),
         figure_pdf=RESULTS / "theory" / "figure3.pdf",
     params:
         figure3_p_a=config["theory"]["figure3_p_a"],

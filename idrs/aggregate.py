@@ -1,0 +1,71 @@
+"""Merging certification shards, and one summary row per run.
+
+A *run* is one trained model (dataset, architecture, training setting, seed) certified
+under one evaluation setting. Its summary holds the numbers of the paper's tables: clean
+accuracy (Table 2; certified accuracy at radius 0), abstention and misclassification
+rates (Tables 4, 11), the standard deviation of class-wise accuracies (Table 3), and
+certified accuracy at a grid of radii (Figure 4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .records import TableError, read_table
+
+__all__ = ["merge_shards", "summarise_run", "summarise_runs", "RUN_KEYS"]
+
+#: Columns that identify a run in the records.
+RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
+            "rate", "k", "m", "n0", "n", "alpha", "noise_seed", "skip"]
+
+
+def merge_shards(paths) -> pd.DataFrame:
+    """Concatenate shard tables; a missing or unreadable shard, or an index certified
+    twice, is an error naming the file (rerun its certify job)."""
+    frames = []
+    for path in paths:
+        try:
+            df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
+        except FileNotFoundError:
+            raise TableError(f"shard {path} is missing; rerun its certify job.") from None
+        frames.append(df)
+    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(merged):
+        keys = [c for c in RUN_KEYS + ["idx"] if c in merged.columns]
+        dup = merged.duplicated(keys)
+        if dup.any():
+            raise TableError(f"index {int(merged.idx[dup].iloc[0])} appears in two shards of "
+                             "one run: overlapping shards; rerun the certify jobs.")
+        merged = merged.sort_values(keys, kind="stable", ignore_index=True)
+    return merged
+
+
+def classwise_accuracy_std(records: pd.DataFrame) -> float:
+    """Standard deviation (population, ddof = 0) of the per-class accuracies (Table 3)."""
+    per_class = records.groupby("label")["correct"].mean()
+    return float(per_class.std(ddof=0))
+
+
+def summarise_run(records: pd.DataFrame, radii) -> dict:
+    """The table numbers of one run's records (abstentions count as wrong)."""
+    correct = records["correct"].to_numpy(bool)
+    abstain = (records["predict"] == -1).to_numpy()
+    radius = records["radius"].to_numpy(float) if "radius" in records else np.zeros(len(correct))
+    row = {"inputs": len(records), "accuracy": correct.mean(), "abstention": abstain.mean(),
+           "misclassification": (~correct & ~abstain).mean(),
+           "classwise_std": classwise_accuracy_std(records),
+           "mean_radius": float(np.where(correct, radius, 0.0).mean())}
+    for r in radii:
+        row[f"certified_{r:g}"] = float((correct & (radius >= r)).mean())
+    return row
+
+
+def summarise_runs(records: pd.DataFrame, radii) -> pd.DataFrame:
+    """One row per run (grouped by :data:`RUN_KEYS` present in ``records``)."""
+    keys = [c for c in RUN_KEYS if c in records.columns]
+    rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+             **summarise_run(group, radii)}
+            for key, group in records.groupby(keys, dropna=False, sort=True)]
+    return pd.DataFrame(rows)

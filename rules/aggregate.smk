@@ -1,0 +1,34 @@
+# Published baselines into the project's schema, then every shard and baseline merged
+# into one table of per-input records and one of per-run summaries.
+
+
+rule import_baseline:
+    input:
+        lambda wc: config["baselines"][wc.name]["path"],
+    output:
+        RESULTS / "baselines" / "{name}.parquet",
+    params:
+        b=lambda wc: config["baselines"][wc.name],
+    log:
+        "logs/baselines/{name}.log",
+    localrule: True
+    shell:
+        "idrs import-cohen --tsv {input} --dataset {params.b[dataset]} --arch {params.b[arch]} "
+        "--sigma {params.b[sigma]} --model {wildcards.name} --out {output} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        shards=all_shards(),
+        baselines=[RESULTS / "baselines" / f"{b}.parquet" for b in config["baselines"]],
+    output:
+        records=RESULTS / "tables" / "records.parquet",
+        runs=RESULTS / "tables" / "runs.parquet",
+    params:
+        radii=config["report"]["table_radii"],
+    log:
+        "logs/aggregate/aggregate.log",
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/aggregate.py"

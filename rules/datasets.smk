@@ -1,0 +1,14 @@
+# Download (MNIST, CIFAR10) or check (generated and bundled sets) each dataset once, on
+# the submitting host: cluster compute nodes often have no internet.
+
+
+rule dataset:
+    output:
+        RESULTS / "datasets" / "{dataset}.txt",
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
+    log:
+        "logs/datasets/{dataset}.log",
+    localrule: True
+    shell:
+        "idrs data {params.spec} > {output}.tmp 2> {log} && mv {output}.tmp {output}"

@@ -1,0 +1,23 @@
+# Mean distance to the k nearest training points (FAISS), once per (dataset, k, split);
+# sigma(x) is computed from these at use time, so sigma_b, r and m never rerun this.
+
+
+rule knn:
+    input:
+        RESULTS / "datasets" / "{dataset}.txt",
+    output:
+        RESULTS / "knn" / "{dataset}" / "k{k}_{split}.parquet",
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
+    log:
+        "logs/knn/{dataset}/k{k}_{split}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "knn" / "{dataset}" / "k{k}_{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: resources_of("knn", "mem_mb") * attempt,
+        runtime=lambda wc, attempt: resources_of("knn", "runtime") * attempt,
+        gpu=lambda wc: resources_of("knn", "gpu"),
+    shell:
+        "OMP_NUM_THREADS={threads} idrs knn {params.spec} --split {wildcards.split} "
+        "--k {wildcards.k} --out {output} > {log} 2>&1"

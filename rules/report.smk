@@ -1,0 +1,38 @@
+# Per experiment: certified-accuracy figure, mean ± std tables and the statistical
+# comparisons, all marked for `snakemake --report`.
+
+
+def report_inputs(wc):
+    methods, published = experiment_inputs(wc.experiment)
+    return [f for files in methods.values() for f in files] + list(published.values())
+
+
+def report_output(name, caption):
+    return report(RESULTS / "report" / "{experiment}" / name, caption=f"../report/{caption}",
+                  category="{experiment}")
+
+
+rule report:
+    input:
+        report_inputs,
+    output:
+        figure_png=report_output("certified_accuracy.png", "certified_accuracy.rst"),
+        figure_pdf=RESULTS / "report" / "{experiment}" / "certified_accuracy.pdf",
+        summary_csv=report_output("summary.csv", "summary.rst"),
+        summary_md=RESULTS / "report" / "{experiment}" / "summary.md",
+        summary_tex=RESULTS / "report" / "{experiment}" / "summary.tex",
+        comparisons_csv=report_output("comparisons.csv", "comparisons.rst"),
+        comparisons_md=RESULTS / "report" / "{experiment}" / "comparisons.md",
+        comparisons_tex=RESULTS / "report" / "{experiment}" / "comparisons.tex",
+    params:
+        title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
+        inputs=lambda wc: experiment_inputs(wc.experiment),
+        comparisons=lambda wc: [(r["label"], r["baseline"])
+                                for r in EXPERIMENTS[wc.experiment]["runs"] if r["baseline"]],
+        table_radii=config["report"]["table_radii"],
+        max_radius=lambda wc: EXPERIMENTS[wc.experiment].get("max_radius"),
+    log:
+        "logs/report/{experiment}.log",
+    localrule: True
+    script:
+        "../workflow_scripts/report.py"
