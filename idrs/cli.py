@@ -6,6 +6,9 @@ import argparse
 import logging
 import sys
 
+from .data import DATASETS
+from .train_config import TrainConfig
+
 
 def _theory(args):
     from .theory_report import write_theory_outputs
@@ -41,7 +44,6 @@ def _knn(args):
 
 def _train(args):
     from .jobs import train_job
-    from .train import TrainConfig
     fields = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{name: getattr(args, name) for name in fields})
     print(train_job(_spec(args), config, args.out, train_distances=args.train_distances,
@@ -79,7 +81,6 @@ def _predict(args):
 
 
 def _add_dataset(p):
-    from .data import DATASETS
     p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
     p.add_argument("--root", default="data", help="data folder (default: data)")
     p.add_argument("--no-download", action="store_true",
@@ -102,15 +103,10 @@ def _add_sampling(p):
     p.add_argument("--skip", type=int, default=1, help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--batch", type=int, default=1000, help="samples per forward pass (default: 1000)")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu",
+    p.add_argument("--device", default=None,
                    help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of torch (default: torch's choice)")
-
-
-def _cuda():
-    import torch
-    return torch.cuda.is_available()
 
 
 def _clamp(value):
@@ -161,13 +157,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="Gaussian-augmentation training of a base classifier")
     _add_dataset(p)
-    from .train import add_arguments
-    add_arguments(p)
+    TrainConfig.add_arguments(p)
     p.add_argument("--out", required=True, help="output folder (checkpoint, metrics, model)")
     p.add_argument("--train-distances", default=None,
                    help="training points' kNN distances (needed when --train-rate > 0)")
     p.add_argument("--k", type=int, default=None, help="k of --train-distances")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu",
+    p.add_argument("--device", default=None,
                    help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of torch (default: torch's choice)")
@@ -212,9 +207,12 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if getattr(args, "threads", None):
+    if hasattr(args, "device"):  # only the commands that run torch import it
         import torch
-        torch.set_num_threads(args.threads)
+        if args.device is None:
+            args.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if args.threads:
+            torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # one clear line

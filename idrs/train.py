@@ -13,7 +13,6 @@ the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import logging
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from .models import build_model
+from .train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +35,6 @@ __all__ = ["TrainConfig", "train", "load_model", "CheckpointError"]
 
 class CheckpointError(RuntimeError):
     """A checkpoint or model file is unreadable or belongs to another run."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    arch: str
-    epochs: int = 90
-    batch_size: int = 400
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    lr_step: int = 30
-    gamma: float = 0.1
-    sigma_train: float = 0.0      # constant noise, or sigma_b of the per-sample noise
-    train_rate: float = 0.0       # trr; > 0 needs the training points' kNN distances
-    train_m: float = 0.0          # m of Equation 1 at training time
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "lr_step"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} == {getattr(self, name)}, must be >= 1.")
-        for name in ("lr", "sigma_train", "train_rate", "weight_decay", "momentum"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} == {getattr(self, name)}, must be >= 0.")
 
 
 def _atomic_save(obj, path: Path):
@@ -231,21 +207,3 @@ def load_model(path, device="cpu"):
                               f"({err}); rerun `idrs train` to regenerate it.") from None
     meta = {k: v for k, v in state.items() if k != "state_dict"}
     return model.to(device).eval(), meta
-
-
-def add_arguments(parser: argparse.ArgumentParser):
-    """The training options of ``idrs train`` (defaults: Cohen et al.'s CIFAR recipe)."""
-    defaults = TrainConfig(arch="cnn")
-    parser.add_argument("--arch", required=True, help="cifar_resnet110, cifar_resnet20, cnn, mlp")
-    for name, help_text in [("epochs", "epochs"), ("batch_size", "batch size"),
-                            ("lr", "initial learning rate"), ("momentum", "SGD momentum"),
-                            ("weight_decay", "weight decay"),
-                            ("lr_step", "epochs between learning-rate decays"),
-                            ("gamma", "learning-rate decay factor"),
-                            ("sigma_train", "training noise sigma_tr (sigma_b if --train-rate)"),
-                            ("train_rate", "input-dependent training rate trr (Appendix E.4)"),
-                            ("train_m", "m of Equation 1 at training time"),
-                            ("seed", "seed of everything random")]:
-        default = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default),
-                            default=default, help=f"{help_text} (default: {default})")

@@ -43,5 +43,6 @@ rule certify:
         runtime=lambda wc, attempt: resources_of("certify", "runtime") * attempt,
         gpu=lambda wc: resources_of("certify", "gpu"),
     shell:
-        "idrs certify {params.args} --model {input.model} --threads {threads} "
+        "OMP_NUM_THREADS={threads} idrs certify {params.args} --model {input.model} "
+        "--threads {threads} "
         "--out {output} > {log} 2>&1"

@@ -64,12 +64,13 @@ def _build_registry(config):
         for meth in exp["methods"]:
             meth = {"rate": 0.0, "train_rate": 0.0, **meth}
             meth.setdefault("sigma_train", meth["sigma"])
+            cert_m = {**cert, **({"noise_seed": meth["noise_seed"]} if "noise_seed" in meth else {})}
             model = _model_id(exp["dataset"], exp["training"], meth, k, m)
             models[model] = {"dataset": exp["dataset"], "recipe": exp["training"],
                              "sigma_train": meth["sigma_train"],
                              "train_rate": meth["train_rate"], "m": m, "k": k}
-            evaluation = _evaluation_id(meth, cert, k, m)
-            evaluations[evaluation] = {**cert, "sigma": meth["sigma"], "rate": meth["rate"],
+            evaluation = _evaluation_id(meth, cert_m, k, m)
+            evaluations[evaluation] = {**cert_m, "sigma": meth["sigma"], "rate": meth["rate"],
                                        "k": k, "m": m, "sigma_max": meth.get("sigma_max"),
                                        "sigma_mean": meth.get("sigma_mean")}
             baseline = meth.get("baseline")

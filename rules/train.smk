@@ -39,4 +39,5 @@ rule train:
         runtime=lambda wc, attempt: resources_of("train", "runtime") * attempt,
         gpu=lambda wc: resources_of("train", "gpu"),
     shell:
-        "idrs train {params.args} --threads {threads} --out {params.outdir} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} idrs train {params.args} --threads {threads} "
+        "--out {params.outdir} > {log} 2>&1"

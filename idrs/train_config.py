@@ -1,0 +1,48 @@
+"""Training hyper-parameters (no torch import: the CLI builds its options from them)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+def _option(default, help_text):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Defaults are Cohen et al.'s CIFAR recipe."""
+
+    arch: str
+    epochs: int = _option(90, "epochs")
+    batch_size: int = _option(400, "batch size")
+    lr: float = _option(0.1, "initial learning rate")
+    momentum: float = _option(0.9, "SGD momentum")
+    weight_decay: float = _option(1e-4, "weight decay")
+    lr_step: int = _option(30, "epochs between learning-rate decays")
+    gamma: float = _option(0.1, "learning-rate decay factor")
+    sigma_train: float = _option(0.0, "training noise sigma_tr (sigma_b with --train-rate)")
+    train_rate: float = _option(0.0, "input-dependent training rate trr (Appendix E.4)")
+    train_m: float = _option(0.0, "m of Equation 1 at training time")
+    seed: int = _option(0, "seed of everything random")
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "lr_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} == {getattr(self, name)}, must be >= 1.")
+        for name in ("lr", "sigma_train", "train_rate", "weight_decay", "momentum"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} == {getattr(self, name)}, must be >= 0.")
+
+    @classmethod
+    def add_arguments(cls, parser):
+        """One command-line option per field, with its default in the help."""
+        for field in dataclasses.fields(cls):
+            if field.name == "arch":
+                parser.add_argument("--arch", required=True,
+                                    help="cifar_resnet110, cifar_resnet20, cnn or mlp")
+                continue
+            kind = type(field.default)
+            parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
+                                default=field.default,
+                                help=f"{field.metadata['help']} (default: {field.default})")
