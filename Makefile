@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/snakemake --workflow-profile profiles/local --configfile config.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --workflow-profile profiles/local --configfile config.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config.yaml --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .records import RECORD_COLUMNS
 
 __all__ = ["read_cohen_tsv", "parse_duration"]
 
@@ -66,4 +67,4 @@ def read_cohen_tsv(path, *, dataset, arch, sigma, model=None, seed=0) -> pd.Data
                        "alpha": np.nan, "noise_seed": -1, "shard_start": 0, "shard_stop": -1,
                        "skip": 1, "code_version": f"imported by idrs {__version__}"}.items():
         records[key] = value
-    return records
+    return records[RECORD_COLUMNS]

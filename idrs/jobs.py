@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from .data import fingerprint, load_dataset
 from .knn import knn_mean_distance, load_distances, save_distances
-from .records import write_table
+from .records import RECORD_COLUMNS, write_table
 from .sigma import sigma_from_distance
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                   "code_version": __version__}
     for key, value in provenance.items():
         records[key] = value
+    records = records[RECORD_COLUMNS]
     write_table(records, out, {**provenance, **(extra_metadata or {})})
     return records
 

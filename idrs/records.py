@@ -14,7 +14,15 @@ from . import __version__
 
 log = logging.getLogger(__name__)
 
-__all__ = ["write_table", "read_table", "TableError"]
+__all__ = ["write_table", "read_table", "TableError", "RECORD_COLUMNS"]
+
+#: Columns of a certification record, in order: Cohen et al.'s six, the Monte Carlo
+#: details, then the provenance of the run (see the README for their meaning).
+RECORD_COLUMNS = [
+    "idx", "label", "predict", "radius", "correct", "time",
+    "sigma", "knn_distance", "count_top", "n", "p_a",
+    "dataset", "arch", "model", "train_seed", "sigma_train", "train_rate", "sigma_b", "rate",
+    "k", "m", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip", "code_version"]
 
 
 class TableError(ValueError):

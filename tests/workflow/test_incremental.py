@@ -1,0 +1,131 @@
+"""The workflow on a tiny config: one real run through every rule, then dry runs showing
+that a change reruns exactly what depends on it."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from idrs.records import RECORD_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+TINY = {
+    "results_dir": "results",
+    "seeds": [0, 1],
+    "datasets": {"sectors": {"loader": "sectors"}},
+    "training": {"toy": {"arch": "mlp", "epochs": 3, "batch_size": 100, "lr": 0.05}},
+    "certification": {"n0": 50, "n": 200, "shard_size": 100, "batch": 500},
+    "report": {"table_radii": [0.1, 0.25]},
+    "experiments": {"toy": {
+        "dataset": "sectors", "training": "toy", "k": 10, "m": 0.13,
+        "methods": [{"label": "constant", "sigma": 0.25},
+                    {"label": "idrs", "sigma": 0.25, "sigma_train": 0.25, "rate": 0.5}]}},
+}
+
+
+def snakemake(workdir, config, *args):
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(path),
+                           "--cores", "2", *args], capture_output=True, text=True,
+                          env={"PATH": f"{SNAKEMAKE.parent}:/usr/bin:/bin", "HOME": str(workdir)})
+    return done
+
+
+def planned_jobs(workdir, config):
+    """{rule: count} of a dry run (empty when nothing is to be done)."""
+    done = snakemake(workdir, config, "-n")
+    assert done.returncode == 0, done.stderr + done.stdout
+    text = done.stdout
+    if "Nothing to be done" in text + done.stderr:
+        return {}
+    table = text[text.index("Job stats:"):]
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table.split("total")[0], flags=re.M)
+    return {rule: int(count) for rule, count in rows}
+
+
+def variant(**changes):
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    for dotted, value in changes.items():
+        node = config
+        *path, last = dotted.split(".")
+        for key in path:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[last] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    done = snakemake(workdir, TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_run_produces_every_output_with_the_documented_schema(finished):
+    results = finished / "results"
+    for experiment_file in ["certified_accuracy.png", "certified_accuracy.pdf", "summary.csv",
+                            "summary.md", "summary.tex", "comparisons.csv", "comparisons.md",
+                            "comparisons.tex"]:
+        assert (results / "report" / "toy" / experiment_file).stat().st_size > 0
+    records = pd.read_parquet(results / "tables" / "records.parquet")
+    assert list(records.columns) == RECORD_COLUMNS
+    assert len(records) == 2 * 2 * 200  # methods x seeds x test points, no duplicates
+    runs = pd.read_parquet(results / "tables" / "runs.parquet")
+    assert len(runs) == 4 and {"accuracy", "classwise_std", "certified_0.1"} <= set(runs.columns)
+    comparison = pd.read_csv(results / "report" / "toy" / "comparisons.csv")
+    assert set(comparison.method) == {"idrs"} and set(comparison.baseline) == {"constant"}
+    assert (results / "theory" / "table1.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_workflow_reruns_nothing(finished):
+    assert planned_jobs(finished, TINY) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key,value", [("experiments.toy.methods.1.rate", 0.3),
+                                       ("experiments.toy.methods.1.sigma", 0.3),
+                                       ("certification.n", 300)])
+def test_evaluation_changes_rerun_certification_only(finished, key, value):
+    jobs = planned_jobs(finished, variant(**{key: value}))
+    assert jobs.get("certify", 0) > 0
+    assert "train" not in jobs and "knn" not in jobs and "dataset" not in jobs
+
+
+@pytest.mark.slow
+def test_a_new_seed_trains_and_certifies_only_that_seed(finished):
+    jobs = planned_jobs(finished, variant(seeds=[0, 1, 2]))
+    assert jobs["train"] == 1  # one model (both methods share it), seed 2 only
+    assert jobs["certify"] == 2 * 2  # two methods x two shards, seed 2 only
+    assert "knn" not in jobs
+
+
+@pytest.mark.slow
+def test_a_new_k_reruns_knn_and_input_dependent_certification_not_training(finished):
+    jobs = planned_jobs(finished, variant(**{"experiments.toy.k": 5}))
+    assert jobs["knn"] == 1 and jobs["certify"] == 2 * 2  # the IDRS method, 2 seeds x 2 shards
+    assert "train" not in jobs
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("experiments.toy.dataset", "cifar100", "dataset 'cifar100' is not defined"),
+    ("certification.n0", 500, "n0 == 500 exceeds n == 200"),
+    ("experiments.toy.methods.1.rate", -0.1, "-0.1 is less than the minimum of 0"),
+    ("certification.alpha", 1.5, "1.5 is greater than or equal to the maximum of 1"),
+    ("experiments.toy.k", 0, "0 is less than the minimum of 1"),
+    ("experiments.toy.methods.0.sigma", 0, "0 is less than or equal to the minimum of 0")])
+def test_bad_configuration_fails_at_parse_time(tmp_path, key, value, message):
+    done = snakemake(tmp_path, variant(**{key: value}), "-n")
+    assert done.returncode != 0
+    assert message in done.stderr + done.stdout
