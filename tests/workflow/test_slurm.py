@@ -1,0 +1,88 @@
+"""The real workflow through a real SLURM cluster: a single-node SLURM 22.05 (Debian's
+slurm-wlm and munge) started here as root, with one fake GPU, and Snakemake's SLURM
+executor plugin submitting every non-local rule as a SLURM job. Its outputs must equal a
+local run's (same seeds, same numbers)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from .test_incremental import TINY
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "tests" / "slurm"
+BIN = Path(sys.executable).parent
+PREFIX = "/tmp/idrs-slurm-ci"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0,
+                       reason="LOUD SKIP: the SLURM test starts slurmctld, slurmd and munged, "
+                              "which needs root; run `make test` as root to include it"),
+    pytest.mark.skipif(shutil.which("slurmctld") is None and shutil.which("apt-get") is None,
+                       reason="LOUD SKIP: neither SLURM nor apt-get (to install it) is here"),
+]
+
+CONFIG = {**TINY, "resources": {
+    "train": {"gpu": 1, "mem_mb": 1500, "runtime": 10},   # the GPU rule: the fake GPU
+    "knn": {"mem_mb": 1500, "runtime": 10}, "certify": {"mem_mb": 1500, "runtime": 10}}}
+ENV = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
+       "SLURM_CI_PREFIX": PREFIX}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    env = {**ENV, "FAKE_GPU": "1"}
+    subprocess.run([str(SCRIPTS / "slurm-ci-down.sh")], env=env, capture_output=True)
+    up = subprocess.run([str(SCRIPTS / "slurm-ci-up.sh")], env=env, capture_output=True,
+                        text=True, timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield
+    subprocess.run(["scancel", "--user=root"], env=env, capture_output=True)
+    subprocess.run([str(SCRIPTS / "slurm-ci-down.sh")], env=env, capture_output=True)
+
+
+def run(workdir, *profile):
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["timeout", "-s", "INT", "-k", "30", "900", str(BIN / "snakemake"), "--snakefile",
+         str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+         str(workdir / "config.yaml"), *profile], capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr, time.perf_counter() - started
+
+
+def test_workflow_through_slurm_equals_a_local_run(cluster, tmp_path):
+    log, seconds = run(tmp_path / "slurm", "--workflow-profile",
+                       str(REPO / "profiles" / "slurm-ci"))
+    print(f"SLURM run: {seconds:.0f} s")
+    jobs = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i %k %T"],
+                          capture_output=True, text=True, env=ENV).stdout.split("\n")
+    by_rule = {}
+    for line in filter(None, jobs):
+        job_id, comment, state = line.split()
+        assert state == "COMPLETED", line
+        by_rule.setdefault(comment.split("_wildcards")[0].removeprefix("rule_"), []).append(job_id)
+    # every non-local rule ran as SLURM jobs; dataset, report and theory are local rules
+    assert len(by_rule["train"]) == 2 and len(by_rule["knn"]) == 1
+    assert len(by_rule["certify"]) == 8 and len(by_rule["aggregate"]) == 1
+    assert not {"dataset", "report", "theory"} & set(by_rule)
+    for job_id in by_rule["train"]:  # the GPU rule was given the (fake) GPU
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True,
+                               text=True, env=ENV).stdout
+        assert "gpu:1" in shown, shown
+    run(tmp_path / "local", "--cores", "2")
+    tables = [pd.read_parquet(tmp_path / where / "results" / "tables" / "records.parquet")
+              for where in ("slurm", "local")]
+    keys = ["model", "train_seed", "rate", "idx"]
+    slurm, local = (t.drop(columns="time").sort_values(keys, ignore_index=True) for t in tables)
+    pd.testing.assert_frame_equal(slurm, local)
