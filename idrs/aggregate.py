@@ -26,10 +26,7 @@ def merge_shards(paths) -> pd.DataFrame:
     twice, is an error naming the file (rerun its certify job)."""
     frames = []
     for path in paths:
-        try:
-            df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
-        except FileNotFoundError:
-            raise TableError(f"shard {path} is missing; rerun its certify job.") from None
+        df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
         frames.append(df)
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(merged):

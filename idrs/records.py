@@ -50,6 +50,8 @@ def write_table(df: pd.DataFrame, path, metadata: dict | None = None) -> Path:
 def read_table(path, regenerate_hint: str = "rerun the command that wrote it"):
     """The DataFrame and metadata dict of a table written by :func:`write_table`."""
     path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path} is missing; {regenerate_hint}.")
     try:
         table = pq.read_table(path)
     except Exception as err:

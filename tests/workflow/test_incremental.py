@@ -124,7 +124,9 @@ def test_a_new_k_reruns_knn_and_input_dependent_certification_not_training(finis
     ("experiments.toy.methods.1.rate", -0.1, "-0.1 is less than the minimum of 0"),
     ("certification.alpha", 1.5, "1.5 is greater than or equal to the maximum of 1"),
     ("experiments.toy.k", 0, "0 is less than the minimum of 1"),
-    ("experiments.toy.methods.0.sigma", 0, "0 is less than or equal to the minimum of 0")])
+    ("experiments.toy.methods.0.sigma", 0, "0 is less than or equal to the minimum of 0"),
+    ("seeds", "zero", "'zero' is not of type 'array'"),
+    ("experiments.toy.training", "resnet", "training recipe 'resnet' is not defined")])
 def test_bad_configuration_fails_at_parse_time(tmp_path, key, value, message):
     done = snakemake(tmp_path, variant(**{key: value}), "-n")
     assert done.returncode != 0
