@@ -18,7 +18,11 @@ if ! command -v slurmctld >/dev/null; then
 fi
 echo "[slurm-ci] packages ready after $(( $(date +%s) - t0 )) s"
 
-rm -rf "$PREFIX"; mkdir -p "$PREFIX"/{state,spool,log}
+rm -rf "$PREFIX"; mkdir -p "$PREFIX"/{state,spool,log,etc-backup}
+# keep whatever SLURM configuration the machine had; slurm-ci-down.sh puts it back
+for f in slurm.conf gres.conf; do
+  if [ -e "/etc/slurm/$f" ]; then cp -p "/etc/slurm/$f" "$PREFIX/etc-backup/$f"; fi
+done
 : > "$PREFIX/pids"
 H=$(hostname -s)
 NCPU=$(nproc)

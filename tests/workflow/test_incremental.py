@@ -23,14 +23,22 @@ TINY = {
     "training": {"toy": {"arch": "mlp", "epochs": 3, "batch_size": 100, "lr": 0.05}},
     "certification": {"n0": 50, "n": 200, "shard_size": 100, "batch": 500},
     "report": {"table_radii": [0.1, 0.25]},
+    "baselines": {"published": {"path": "published.tsv", "dataset": "sectors", "arch": "mlp",
+                                "sigma": 0.25}},
     "experiments": {"toy": {
-        "dataset": "sectors", "training": "toy", "k": 10, "m": 0.13,
+        "dataset": "sectors", "training": "toy", "k": 10, "m": 0.13, "baselines": ["published"],
         "methods": [{"label": "constant", "sigma": 0.25},
                     {"label": "idrs", "sigma": 0.25, "sigma_train": 0.25, "rate": 0.5}]}},
 }
 
 
+# a published result file in Cohen et al.'s format, shown beside the project's runs
+PUBLISHED = "idx\tlabel\tpredict\tradius\tcorrect\ttime\n" + "".join(
+    f"{i}\t{i % 2}\t{i % 2}\t0.{i + 1}\t1\t0:00:01.5\n" for i in range(10))
+
+
 def snakemake(workdir, config, *args):
+    (workdir / "published.tsv").write_text(PUBLISHED)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     done = subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"),
@@ -80,9 +88,13 @@ def test_end_to_end_run_produces_every_output_with_the_documented_schema(finishe
         assert (results / "report" / "toy" / experiment_file).stat().st_size > 0
     records = pd.read_parquet(results / "tables" / "records.parquet")
     assert list(records.columns) == RECORD_COLUMNS
-    assert len(records) == 2 * 2 * 200  # methods x seeds x test points, no duplicates
+    # methods x seeds x test points, no duplicates, and the published baseline's 10 rows
+    assert len(records) == 2 * 2 * 200 + 10 and (records.model == "published").sum() == 10
+    summary = pd.read_csv(results / "report" / "toy" / "summary.csv")
+    assert summary.method.tolist() == ["constant", "idrs", "published (published)"]
     runs = pd.read_parquet(results / "tables" / "runs.parquet")
-    assert len(runs) == 4 and {"accuracy", "classwise_std", "certified_0.1"} <= set(runs.columns)
+    assert len(runs) == 4 + 1  # 2 methods x 2 seeds, and the published run
+    assert {"accuracy", "classwise_std", "certified_0.1"} <= set(runs.columns)
     comparison = pd.read_csv(results / "report" / "toy" / "comparisons.csv")
     assert set(comparison.method) == {"idrs"} and set(comparison.baseline) == {"constant"}
     assert (results / "theory" / "table1.csv").exists()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .test_incremental import TINY
+from .test_incremental import PUBLISHED, TINY
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "tests" / "slurm"
@@ -51,6 +51,7 @@ def cluster():
 
 def run(workdir, *profile):
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "published.tsv").write_text(PUBLISHED)
     (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     started = time.perf_counter()
     done = subprocess.run(
