@@ -172,3 +172,59 @@ def resources_of(stage, key):
 
 def device():
     return "" if config["device"] == "auto" else f"--device {config['device']}"
+
+
+# train stage
+def train_inputs(wc):
+    m = MODELS[wc.model]
+    inputs = {"dataset": RESULTS / "datasets" / f"{m['dataset']}.txt"}
+    if m["train_rate"] > 0:
+        inputs["distances"] = RESULTS / "knn" / m["dataset"] / f"k{m['k']}_train.parquet"
+    return inputs
+
+
+def train_args(wc, input):
+    m = MODELS[wc.model]
+    recipe = config["training"][m["recipe"]]
+    args = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in recipe.items())
+    args += f" --sigma-train {m['sigma_train']} --seed {wc.seed}"
+    if m["train_rate"] > 0:
+        args += (f" --train-rate {m['train_rate']} --train-m {m['m']} --k {m['k']}"
+                 f" --train-distances {input.distances}")
+    return f"{dataset_spec(m['dataset'])} {args} {device()}"
+
+
+# certify stage
+def certify_inputs(wc):
+    m, ev = MODELS[wc.model], EVALUATIONS[wc.evaluation]
+    inputs = {"model": RESULTS / "models" / wc.model / f"seed{wc.seed}" / "model.pth",
+              "dataset": RESULTS / "datasets" / f"{m['dataset']}.txt"}
+    if ev["rate"] > 0:
+        inputs["distances"] = RESULTS / "knn" / m["dataset"] / f"k{ev['k']}_test.parquet"
+    return inputs
+
+
+def certify_args(wc, input):
+    m, ev = MODELS[wc.model], EVALUATIONS[wc.evaluation]
+    start, stop = shard_ranges(wc.model, wc.evaluation)[int(wc.shard)]
+    args = (f"--sigma {ev['sigma']} --n0 {ev['n0']} --n {ev['n']} --alpha {ev['alpha']} "
+            f"--skip {ev['skip']} --start {start} --stop {stop} --seed {ev['noise_seed']} "
+            f"--batch {ev['batch']}")
+    if ev["rate"] > 0:
+        args += (f" --rate {ev['rate']} --k {ev['k']} --m {ev['m']}"
+                 f" --distances {input.distances}")
+    for key in ("sigma_max", "sigma_mean"):
+        if ev.get(key) is not None:
+            args += f" --{key.replace('_', '-')} {ev[key]}"
+    return f"{dataset_spec(m['dataset'])} {args} {device()}"
+
+
+# report stage
+def report_inputs(wc):
+    methods, published = experiment_inputs(wc.experiment)
+    return [f for files in methods.values() for f in files] + list(published.values())
+
+
+def report_output(name, caption):
+    return report(RESULTS / "report" / "{experiment}" / name, caption=f"../report/{caption}",
+                  category="{experiment}")

@@ -2,16 +2,6 @@
 # comparisons, all marked for `snakemake --report`.
 
 
-def report_inputs(wc):
-    methods, published = experiment_inputs(wc.experiment)
-    return [f for files in methods.values() for f in files] + list(published.values())
-
-
-def report_output(name, caption):
-    return report(RESULTS / "report" / "{experiment}" / name, caption=f"../report/{caption}",
-                  category="{experiment}")
-
-
 rule report:
     input:
         report_inputs,

@@ -2,25 +2,6 @@
 # evaluation that uses it. Checkpoints every epoch: a requeued job resumes.
 
 
-def train_inputs(wc):
-    m = MODELS[wc.model]
-    inputs = {"dataset": RESULTS / "datasets" / f"{m['dataset']}.txt"}
-    if m["train_rate"] > 0:
-        inputs["distances"] = RESULTS / "knn" / m["dataset"] / f"k{m['k']}_train.parquet"
-    return inputs
-
-
-def train_args(wc, input):
-    m = MODELS[wc.model]
-    recipe = config["training"][m["recipe"]]
-    args = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in recipe.items())
-    args += f" --sigma-train {m['sigma_train']} --seed {wc.seed}"
-    if m["train_rate"] > 0:
-        args += (f" --train-rate {m['train_rate']} --train-m {m['m']} --k {m['k']}"
-                 f" --train-distances {input.distances}")
-    return f"{dataset_spec(m['dataset'])} {args} {device()}"
-
-
 rule train:
     input:
         unpack(train_inputs),
