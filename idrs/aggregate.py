@@ -14,7 +14,8 @@ import pandas as pd
 
 from .records import TableError, read_table
 
-__all__ = ["merge_shards", "summarise_run", "summarise_runs", "RUN_KEYS"]
+__all__ = ["merge_shards", "certified_accuracy", "summarise_run", "summarise_runs",
+           "RUN_KEYS"]
 
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
@@ -39,6 +40,15 @@ def merge_shards(paths) -> pd.DataFrame:
     return merged
 
 
+def certified_accuracy(records: pd.DataFrame, radii) -> np.ndarray:
+    """Cohen et al.'s certified accuracy: the fraction of *all* inputs that are correct
+    with radius >= r, for each r (abstentions count as wrong)."""
+    radii = np.atleast_1d(np.asarray(radii, dtype=np.float64))
+    correct = records["correct"].to_numpy(bool)
+    radius = records["radius"].to_numpy(np.float64)
+    return (correct[None, :] & (radius[None, :] >= radii[:, None])).mean(axis=1)
+
+
 def classwise_accuracy_std(records: pd.DataFrame) -> float:
     """Standard deviation (population, ddof = 0) of the per-class accuracies (Table 3)."""
     per_class = records.groupby("label")["correct"].mean()
@@ -49,13 +59,13 @@ def summarise_run(records: pd.DataFrame, radii) -> dict:
     """The table numbers of one run's records (abstentions count as wrong)."""
     correct = records["correct"].to_numpy(bool)
     abstain = (records["predict"] == -1).to_numpy()
-    radius = records["radius"].to_numpy(float) if "radius" in records else np.zeros(len(correct))
+    radius = records["radius"].to_numpy(float)
     row = {"inputs": len(records), "accuracy": correct.mean(), "abstention": abstain.mean(),
            "misclassification": (~correct & ~abstain).mean(),
            "classwise_std": classwise_accuracy_std(records),
            "mean_radius": float(np.where(correct, radius, 0.0).mean())}
-    for r in radii:
-        row[f"certified_{r:g}"] = float((correct & (radius >= r)).mean())
+    for r, value in zip(radii, certified_accuracy(records, radii)):
+        row[f"certified_{r:g}"] = float(value)
     return row
 
 

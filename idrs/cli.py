@@ -59,8 +59,8 @@ def _certify(args):
     from .jobs import certify_job
     records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
                           distances=args.distances, k=args.k, m=args.m,
-                          sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0, n=args.n, alpha=args.alpha,
-                          amp=args.amp, channels_last=args.channels_last, **_shard(args))
+                          sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0,
+                          n=args.n, alpha=args.alpha, amp=args.amp, channels_last=args.channels_last, **_shard(args))
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
@@ -91,6 +91,14 @@ def _add_dataset(p):
                    help="dimension of the cone toy set (default: none)")
 
 
+def _add_device(p):
+    """--device and --threads: the options that make main() import torch."""
+    p.add_argument("--device", default=None,
+                   help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: torch's choice)")
+
+
 def _add_sampling(p):
     p.add_argument("--model", required=True, help="model.pth written by `idrs train`")
     p.add_argument("--out", required=True, help="output Parquet file")
@@ -103,10 +111,7 @@ def _add_sampling(p):
     p.add_argument("--skip", type=int, default=1, help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--batch", type=int, default=1000, help="samples per forward pass (default: 1000)")
-    p.add_argument("--device", default=None,
-                   help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of torch (default: torch's choice)")
+    _add_device(p)
 
 
 def _clamp(value):
@@ -162,10 +167,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-distances", default=None,
                    help="training points' kNN distances (needed when --train-rate > 0)")
     p.add_argument("--k", type=int, default=None, help="k of --train-distances")
-    p.add_argument("--device", default=None,
-                   help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of torch (default: torch's choice)")
+    _add_device(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")

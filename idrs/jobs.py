@@ -73,7 +73,23 @@ def test_indices(n_test: int, start=0, stop=None, skip=1):
     if skip < 1 or start < 0:
         raise ValueError(f"skip == {skip} and start == {start}, must be >= 1 and >= 0.")
     stop = n_test if stop is None else min(stop, n_test)
-    return np.array([i for i in range(start, stop) if i % skip == 0], dtype=np.int64)
+    first = -(-start // skip) * skip  # the first multiple of skip at or after start
+    return np.arange(first, stop, skip, dtype=np.int64)
+
+
+def _shard(model_path, spec, start, stop, skip, device):
+    """The dataset, the trained model (checked to belong to it), and one shard's test
+    indices and inputs on ``device``."""
+    import torch
+
+    from .train import load_model
+    ds = _dataset(spec)
+    model, meta = load_model(model_path, device)
+    if meta["dataset"] != ds.name:
+        raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
+                         f"{ds.name!r}.")
+    idx = test_indices(len(ds.x_test), start, stop, skip)
+    return ds, model, meta, idx, torch.as_tensor(ds.x_test[idx], device=device)
 
 
 def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean):
@@ -93,9 +109,9 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
 
 
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
-                m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001, start=0, stop=None,
-                skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
-                channels_last=None, extra_metadata=None):
+                m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
+                start=0, stop=None, skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
+                channels_last=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
     ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
@@ -106,19 +122,10 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     """
     if n0 < 1 or n < 1:
         raise ValueError(f"n0 == {n0} and n == {n}, both must be >= 1.")
-    import torch
-
     from .smoothing import certify
-    from .train import load_model
-    ds = _dataset(spec)
-    model, meta = load_model(model_path, device)
-    if meta["dataset"] != ds.name:
-        raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
-                         f"{ds.name!r}.")
-    idx = test_indices(len(ds.x_test), start, stop, skip)
+    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     sig, d, sigma_b = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max,
                                         sigma_mean)
-    x = torch.as_tensor(ds.x_test[idx], device=device)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
                       batch_size=batch_size, amp=amp, channels_last=channels_last,
@@ -135,21 +142,15 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     for key, value in provenance.items():
         records[key] = value
     records = records[RECORD_COLUMNS]
-    write_table(records, out, {**provenance, **(extra_metadata or {})})
+    write_table(records, out, provenance)
     return records
 
 
 def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, start=0,
                 stop=None, skip=1, seed=0, batch_size=1000, device="cpu"):
     """PREDICT on one shard of test indices with a constant sigma; writes Parquet."""
-    import torch
-
     from .smoothing import predict
-    from .train import load_model
-    ds = _dataset(spec)
-    model, meta = load_model(model_path, device)
-    idx = test_indices(len(ds.x_test), start, stop, skip)
-    x = torch.as_tensor(ds.x_test[idx], device=device)
+    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     records = predict(model, x, ds.y_test[idx], idx, sigma, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, batch_size=batch_size)
     records["dataset"], records["arch"], records["model"] = ds.name, meta["arch"], str(model_path)

@@ -279,7 +279,11 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     larger of its values at the band's two ends, :math:`\max(\xi(\kappa_\text{ext};
     p), \Phi(\Phi^{-1}(p) + \alpha))`, before they are added. That the maximum over
     the band lies at an end follows from the dip-then-rise shape, which the tests check
-    on dense grids in both directions; it is not proven. The default
+    on dense grids in both directions; it is not proven. The :math:`1-\underline{p_A}`
+    term is further floored at 1/2, which Theorem 3.1's proof justifies on its own for
+    :math:`\sigma_1 < \sigma_0` (a value above 1/2 inside the band forces a larger one
+    at the extreme) and which costs nothing near the radius, where that term exceeds
+    1/2. The default
     :math:`\overline{p_B} = 1 - \underline{p_A}` does not rely on it: there the
     decision is at level 1/2 and Theorem 3.1 applies as stated.
 
@@ -349,11 +353,12 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
             else:         # sigma1 = sigma0 e^{+rho alpha}, clamped to sigma0 / sigma_t
                 log_kappa = np.maximum(rho[idx] * alpha, -log_sigma_t[idx])
             xi = _xi(alpha, log_kappa, n[idx], 1.0 - pa[idx])
-            if separate:  # band-wide bounds of both terms, see the docstring
-                xi_b = _xi(alpha, log_kappa, n[idx], pb[idx])
-                xi_b_equal = special.ndtr(special.ndtri(pb[idx]) + alpha)
-                # np.maximum propagates NaN, which must mean "not certified"
-                xi = 0.5 * (np.maximum(xi_b, xi_b_equal) + np.maximum(xi, 0.5))
+            if separate:  # each term bounded by its values at the band's ends
+                def band_max(xi_extreme, p):  # kappa = 1 end: Cohen's half-space
+                    # np.maximum propagates NaN, which must mean "not certified"
+                    return np.maximum(xi_extreme, special.ndtr(special.ndtri(p) + alpha))
+                xi_b = band_max(_xi(alpha, log_kappa, n[idx], pb[idx]), pb[idx])
+                xi = 0.5 * (xi_b + np.maximum(band_max(xi, 1.0 - pa[idx]), 0.5))
             return special.ndtri(xi) - threshold  # NaN propagates: "not certified"
         return h
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .aggregate import summarise_run
+from .aggregate import certified_accuracy, summarise_run
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,8 @@ def _write_tables(df: pd.DataFrame, stem: Path, caption: str):
 def _curves(records, radii):
     out = {}
     for method, group in records.groupby("method", sort=False):
-        per_seed = []
-        for _, run in group.groupby("train_seed"):
-            correct = run["correct"].to_numpy(bool)
-            radius = run["radius"].to_numpy(float)
-            per_seed.append((correct[None] & (radius[None] >= radii[:, None])).mean(axis=1))
-        out[method] = np.array(per_seed)
+        out[method] = np.array([certified_accuracy(run, radii)
+                                for _, run in group.groupby("train_seed")])
     return out
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .aggregate import certified_accuracy  # noqa: F401  (public here too)
 from .radius import cohen_radius, idrs_radius
 from .stats import clopper_pearson_lower, predict_test
 
@@ -172,12 +173,3 @@ def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
     return pd.DataFrame({"idx": indices, "label": labels, "predict": predicted,
                          "correct": predicted == labels,
                          "time": np.full(len(x), elapsed / max(len(x), 1)), "sigma": sigma})
-
-
-def certified_accuracy(records: pd.DataFrame, radii) -> np.ndarray:
-    """Cohen et al.'s certified accuracy: the fraction of *all* inputs that are correct
-    with radius >= r, for each r (abstentions count as wrong)."""
-    radii = np.atleast_1d(np.asarray(radii, dtype=np.float64))
-    correct = records["correct"].to_numpy(bool)
-    radius = records["radius"].to_numpy(np.float64)
-    return (correct[None, :] & (radius[None, :] >= radii[:, None])).mean(axis=1)
