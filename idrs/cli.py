@@ -151,13 +151,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     _add_dataset(p)
     p.set_defaults(func=_data)
 
-    p = sub.add_parser("knn", help="mean distance to the k nearest training points (FAISS)")
+    p = sub.add_parser("knn", help="mean distance to the k nearest training points")
     _add_dataset(p)
     p.add_argument("--split", choices=("test", "train"), required=True,
                    help="whose distances: test points, or training points (self excluded)")
     p.add_argument("--k", type=int, default=20, help="neighbours (default: 20)")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p.add_argument("--cpu", action="store_true", help="never use a GPU for FAISS")
+    p.add_argument("--cpu", action="store_true", help="never use a GPU for the kNN search")
     p.set_defaults(func=_knn)
 
     p = sub.add_parser("train", help="Gaussian-augmentation training of a base classifier")

@@ -14,7 +14,7 @@ from . import __version__
 from .data import fingerprint, load_dataset
 from .knn import knn_mean_distance, load_distances, save_distances
 from .records import RECORD_COLUMNS, write_table
-from .sigma import sigma_from_distance
+from .sigma import log_sigma_slack, sigma_from_distance
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,10 @@ def _shard(model_path, spec, start, stop, skip, device):
 
 
 def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean):
-    """sigma per input and its kNN distance, and sigma_b (calibrated to ``sigma_mean``)."""
+    """sigma per input, its kNN distance, sigma_b (calibrated to ``sigma_mean``) and the
+    slack of sigma(x)'s semi-elasticity as computed (:func:`idrs.sigma.log_sigma_slack`)."""
     if rate == 0 and distances is None:
-        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan), float(sigma)
+        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan), float(sigma), 0.0
     if distances is None or k is None or m is None:
         raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
                          "--m.")
@@ -105,7 +106,8 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
         # constant fixed before certifying, so sigma(x) stays a function of x alone)
         sigma = sigma_mean / float(np.mean(sigma_from_distance(every, 1.0, rate, m)))
     d = every[idx]
-    return sigma_from_distance(d, sigma, rate, m, sigma_max), d, float(sigma)
+    sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
+    return sig, d, float(sigma), log_sigma_slack(d, sig, rate, m, ds.dim, k)
 
 
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
@@ -124,12 +126,12 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
         raise ValueError(f"n0 == {n0} and n == {n}, both must be >= 1.")
     from .smoothing import certify
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
-    sig, d, sigma_b = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max,
+    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max,
                                         sigma_mean)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
                       batch_size=batch_size, amp=amp, channels_last=channels_last,
-                      knn_distance=d)
+                      knn_distance=d, sigma_slack=slack)
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],

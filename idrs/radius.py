@@ -53,7 +53,7 @@ from ._bracket import last_passing
 from ._validation import check_array, check_option
 
 __all__ = ["cohen_radius", "xi_greater", "xi_smaller", "idrs_radius",
-           "clamp_sigma_t", "LAMBDA_MAX", "XI_ALLOWANCE", "CLAMP_CONSTANTS"]
+           "clamp_sigma_t", "LAMBDA_MAX", "XI_ALLOWANCE", "CLAMP_CONSTANTS", "ALPHA_MAX"]
 
 #: Largest noncentrality handed to SciPy; beyond it kappa is moved away from 1 (sound).
 LAMBDA_MAX = 1e9
@@ -63,6 +63,8 @@ XI_ALLOWANCE = 1e-7
 CLAMP_CONSTANTS = {"cifar10": 0.9993, "mnist": 0.9988}
 #: Relative tolerance of the radius search (the issue asks for 1e-6).
 RADIUS_RTOL = 1e-7
+#: The radius search never looks beyond ALPHA_MAX * sigma0 (radii are capped there).
+ALPHA_MAX = 40.0
 
 try:  # Boost's ncx2 survival function and its inverse, as ufuncs (SciPy >= 1.13)
     from scipy.special._ufuncs import _ncx2_isf as _ncx2_isf_ufunc
@@ -236,7 +238,7 @@ def clamp_sigma_t(p_b, clamp):
     return np.clip(sigma_t, 1e-3, 1.0)
 
 
-def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True):
+def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True, slack=0.0):
     r"""Certified radius of input-dependent smoothing with an r-semi-elastic
     :math:`\sigma(x)` (Theorem 3.2 [1]_).
 
@@ -307,6 +309,15 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     conservative : bool, default True
         Decide :math:`\xi + \epsilon < 1/2` with :math:`\epsilon` = :data:`XI_ALLOWANCE`
         instead of :math:`\xi < 1/2`, robust to SciPy's evaluation error.
+    slack : array_like, default 0
+        :math:`\delta \ge 0` for a :math:`\sigma` that is r-semi-elastic only up to an
+        additive slack, :math:`|\log\sigma(x_0) - \log\sigma(x_1)| \le r\lVert x_0 -
+        x_1\rVert + \delta`, as every :math:`\sigma(x)` computed in floating point is:
+        the band becomes :math:`[\sigma_0 e^{-rR-\delta}, \sigma_0 e^{rR+\delta}]`, which
+        Theorem 3.1 makes a sound (smaller) certificate. The engine
+        (:func:`idrs.smoothing.certify`) always passes the slack of :math:`\sigma(x)` as
+        it computes it (:func:`idrs.sigma.log_sigma_slack` plus the rounding to float32);
+        with ``rate = 0`` and ``slack > 0`` the band is :math:`[e^{-\delta}, e^{\delta}]`.
 
     Returns
     -------
@@ -325,21 +336,23 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
     sigma0 = check_array(sigma0, "sigma0", low=0, low_inclusive=False)
     rate = check_array(rate, "rate", low=0)
     dim = check_array(dim, "dim", low=1, integer=True)
+    slack = check_array(slack, "slack", low=0)
     separate = p_b is not None
     if separate:
         p_b = check_array(p_b, "p_b", low=0, high=1)
-    p_a, sigma0, rate, dim, p_b_arr = np.broadcast_arrays(
-        p_a, sigma0, rate, dim, p_b if separate else 1.0 - p_a)
+    p_a, sigma0, rate, dim, slack, p_b_arr = np.broadcast_arrays(
+        p_a, sigma0, rate, dim, slack, p_b if separate else 1.0 - p_a)
     shape = p_a.shape
     cohen = cohen_radius(p_a, 1.0, p_b_arr if separate else None)
     out = np.array(cohen * sigma0, dtype=float)  # exact Cohen where rate == 0 or nothing is certified
-    todo = np.flatnonzero((rate > 0) & (cohen > 0))
+    todo = np.flatnonzero(((rate > 0) | (slack > 0)) & (cohen > 0))
     if todo.size == 0:
         return out
     # Lowering p_a / raising p_b is conservative; it keeps the Cohen bracket finite.
     pa = np.minimum(p_a.ravel()[todo], np.nextafter(1.0, 0.0))
     pb = np.maximum(p_b_arr.ravel()[todo], 1e-300)
     rho = (rate * sigma0).ravel()[todo]
+    delta = slack.ravel()[todo]
     n = dim.ravel()[todo]
     log_sigma_t = (np.log(clamp_sigma_t(pb, clamp)) if clamp is not None
                    else np.zeros_like(pb))
@@ -348,10 +361,10 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
 
     def statistic(side):
         def h(alpha, idx):
-            if side < 0:  # sigma1 = sigma0 e^{-rho alpha}, clamped to sigma_t sigma0
-                log_kappa = np.minimum(-rho[idx] * alpha, log_sigma_t[idx])
-            else:         # sigma1 = sigma0 e^{+rho alpha}, clamped to sigma0 / sigma_t
-                log_kappa = np.maximum(rho[idx] * alpha, -log_sigma_t[idx])
+            if side < 0:  # sigma1 = sigma0 e^{-rho alpha - delta}, clamped to sigma_t sigma0
+                log_kappa = np.minimum(-rho[idx] * alpha - delta[idx], log_sigma_t[idx])
+            else:         # sigma1 = sigma0 e^{+rho alpha + delta}, clamped to sigma0 / sigma_t
+                log_kappa = np.maximum(rho[idx] * alpha + delta[idx], -log_sigma_t[idx])
             xi = _xi(alpha, log_kappa, n[idx], 1.0 - pa[idx])
             if separate:  # each term bounded by its values at the band's ends
                 def band_max(xi_extreme, p):  # kappa = 1 end: Cohen's half-space
@@ -364,7 +377,7 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True)
 
     everything = np.arange(todo.size)
     lo = np.zeros(todo.size)
-    alpha = np.maximum(np.minimum(cohen.ravel()[todo], 40.0), np.finfo(float).tiny)
+    alpha = np.maximum(np.minimum(cohen.ravel()[todo], ALPHA_MAX), np.finfo(float).tiny)
     for side in (+1, -1):  # the radius is the smaller of the two sides' radii
         h = statistic(side)
         h_lo = h(lo, everything)

@@ -8,6 +8,10 @@ with :math:`\bar d_k(x)` the mean distance to the k nearest training points
 is what :func:`idrs.radius.idrs_radius` needs. Capping at ``sigma_max`` (Appendix A.5
 caps at :math:`5\sigma_b`) keeps the semi-elasticity, as a minimum of r-Lipschitz
 functions in log space is r-Lipschitz.
+
+As computed, :math:`\sigma` is semi-elastic only up to an additive slack
+(:func:`log_sigma_slack`): the kNN distance carries a rounding error, and so does
+Equation 1 itself. The certificate widens its band of :math:`\sigma_1` by that slack.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_array
+from .knn import U64, distance_error_bound
+from .radius import ALPHA_MAX
 
-__all__ = ["sigma_from_distance"]
+__all__ = ["sigma_from_distance", "log_sigma_slack"]
 
 
 def sigma_from_distance(mean_distance, sigma_b, rate, m, sigma_max=None):
@@ -29,3 +35,47 @@ def sigma_from_distance(mean_distance, sigma_b, rate, m, sigma_max=None):
         sigma = np.minimum(sigma, check_array(sigma_max, "sigma_max", low=0,
                                               low_inclusive=False))
     return sigma
+
+
+def log_sigma_slack(mean_distance, sigma, rate, m, dim, k):
+    r"""Slack :math:`\delta` of the semi-elasticity of :math:`\sigma(x)` as computed
+    here (float64 kNN distances of :func:`idrs.knn.knn_mean_distance`, then
+    :func:`sigma_from_distance` in float64), at the certified input :math:`x_0`:
+
+    .. math:: |\log\tilde\sigma(x_0) - \log\tilde\sigma(x_1)| \le r\lVert x_0 - x_1\rVert
+              + \delta \quad\text{for } \lVert x_1 - x_0\rVert \le
+              \text{ALPHA\_MAX}\,\sigma(x_0),
+
+    the reach of the radius search (:data:`idrs.radius.ALPHA_MAX`). Derivation: with
+    :math:`\epsilon(d)` = :func:`idrs.knn.distance_error_bound`,
+    :math:`|\tilde d(x_i) - \bar d(x_i)| \le \epsilon_i` and :math:`\bar d` is
+    1-Lipschitz, so :math:`|r\tilde d(x_0) - r\tilde d(x_1)| \le r\lVert x_0-x_1\rVert
+    + r(\epsilon_0 + \epsilon_1)`, where :math:`\tilde d(x_1) \le \tilde d(x_0) +
+    \epsilon_0 + \text{reach}` bounds :math:`\epsilon_1`. Equation 1 in float64 adds,
+    per end, :math:`2u` from ``d - m`` and the product with r (relative to
+    :math:`|r(d-m)|`), at most :math:`4u` from ``exp`` and :math:`u` from the product
+    with :math:`\sigma_b` (``min`` with ``sigma_max`` is exact): we take
+    :math:`8u + 3u\,r(\tilde d + |m|)`. ``rate = 0`` gives 0: a constant is exact.
+    The rounding of :math:`\sigma` to the sampler's float32 is added by
+    :func:`idrs.smoothing.certify`.
+
+    Parameters
+    ----------
+    mean_distance, sigma : array_like
+        :math:`\tilde d(x_0)` and :math:`\sigma(x_0)` per input.
+    rate, m : float
+        r and m of Equation 1.
+    dim, k : int
+        Input dimension and k of the kNN distances.
+
+    Returns
+    -------
+    ndarray of float64, the slack in log space.
+    """
+    d0 = check_array(mean_distance, "mean_distance", low=0)
+    sigma = check_array(sigma, "sigma", low=0, low_inclusive=False)
+    eps0 = distance_error_bound(d0, dim, k)
+    d1 = d0 + eps0 + ALPHA_MAX * sigma
+    eps1 = distance_error_bound(d1, dim, k)
+    equation_1 = 16 * U64 + 3 * U64 * rate * (d0 + d1 + 2 * abs(m))
+    return np.where(rate > 0, rate * (eps0 + eps1) + equation_1, 0.0)

@@ -23,12 +23,21 @@ from .aggregate import certified_accuracy  # noqa: F401  (public here too)
 from .radius import cohen_radius, idrs_radius
 from .stats import clopper_pearson_lower, predict_test
 
-__all__ = ["ABSTAIN", "sample_counts", "certify", "predict", "certified_accuracy"]
+__all__ = ["ABSTAIN", "sample_counts", "certify", "predict", "certified_accuracy",
+           "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
 #: Elements per noise draw (chunks of max(1, NOISE_ELEMENTS // dim) samples).
 NOISE_ELEMENTS = 1 << 22
+#: The sampler scales float32 noise by a float32 sigma, so the float32 value *is* the
+#: sigma of the smoothed classifier; rounding to it moves log sigma by at most this.
+SIGMA_ROUNDING = -float(np.log1p(-2.0 ** -24))
 SELECTION, ESTIMATION, PREDICTION = 0, 1, 2
+
+
+def sigma_as_sampled(sigma):
+    """sigma as the sampler draws noise with it: rounded to float32 (as float64)."""
+    return np.asarray(sigma, dtype=np.float32).astype(np.float64)
 
 
 def noise_seed(seed: int, index: int, stage: int) -> int:
@@ -110,7 +119,8 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
 
 
 def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
-            batch_size=1000, amp=False, channels_last=None, knn_distance=None):
+            batch_size=1000, amp=False, channels_last=None, knn_distance=None,
+            sigma_slack=0.0):
     """Cohen et al.'s CERTIFY for every input; one record (row) per input.
 
     The top class is selected on ``n0`` samples, its probability bounded below on ``n``
@@ -118,6 +128,13 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     radius 0) where that bound is below 1/2. The radius is Cohen's
     ``sigma * Phi^-1(p_A)`` when ``rate`` is 0, and the Theorem 3.2 radius of an
     r-semi-elastic sigma(x) with ``r = rate`` otherwise (``sigma`` then holds sigma(x)).
+
+    sigma is rounded to float32 once, here: that is the value the noise is drawn with,
+    so it is also the value the radius uses and the record shows. With ``rate > 0``
+    the certificate's band of sigma(x1) is widened by ``sigma_slack`` (the caller's
+    bound on how far the sigma(x) it computed is from r-semi-elastic, see
+    :func:`idrs.sigma.log_sigma_slack`) plus the float32 rounding at both ends
+    (:data:`SIGMA_ROUNDING`), so the certificate holds for sigma(x) as computed.
 
     Returns
     -------
@@ -128,7 +145,7 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         class), ``n``, ``p_a``.
     """
     started = time.perf_counter()
-    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (len(x),))
+    sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
     indices = np.asarray(indices, dtype=np.int64)
     kwargs = dict(num_classes=num_classes, batch_size=batch_size, amp=amp,
                   channels_last=channels_last, seed=seed)
@@ -138,7 +155,11 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     count_top = estimation[np.arange(len(x)), top]
     p_a = clopper_pearson_lower(count_top, n, alpha)
     dim = int(np.prod(x.shape[1:]))
-    radius = cohen_radius(p_a, sigma) if rate == 0 else idrs_radius(p_a, sigma, rate, dim)
+    if rate == 0:
+        radius = cohen_radius(p_a, sigma)
+    else:
+        slack = np.asarray(sigma_slack, dtype=np.float64) + 2 * SIGMA_ROUNDING
+        radius = idrs_radius(p_a, sigma, rate, dim, slack=slack)
     abstain = p_a < 0.5
     predicted = np.where(abstain, ABSTAIN, top)
     labels = np.asarray(labels, dtype=np.int64)

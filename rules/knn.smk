@@ -1,4 +1,4 @@
-# Mean distance to the k nearest training points (FAISS), once per (dataset, k, split);
+# Mean distance to the k nearest training points (float32 search, float64 distances), once per (dataset, k, split);
 # sigma(x) is computed from these at use time, so sigma_b, r and m never rerun this.
 
 

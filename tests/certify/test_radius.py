@@ -170,3 +170,25 @@ def test_separate_p_b_radius_against_high_precision():
     rho = rate * sigma0
     assert ref.theorem32_statistic(alpha, rho, dim, p_a, p_b) < 0.5
     assert ref.theorem32_statistic(alpha * 1.001, rho, dim, p_a, p_b) > 0.5
+
+
+def test_slack_widens_the_band_of_sigma1():
+    """A slack delta in log sigma (sigma(x) as computed) gives a smaller radius that
+    still passes the decision at sigma1 = sigma0 e^{-(rR + delta)} (and above)."""
+    from idrs.radius import xi_greater, xi_smaller
+    p_a, sigma0, rate, dim = np.array([0.7, 0.99, 0.9999]), 0.25, 0.01, 3072
+    base = idrs_radius(p_a, sigma0, rate, dim)
+    np.testing.assert_array_equal(idrs_radius(p_a, sigma0, rate, dim, slack=0.0), base)
+    previous = base
+    for delta in (1.2e-7, 1e-5, 1e-3):
+        radius = idrs_radius(p_a, sigma0, rate, dim, slack=delta)
+        assert (radius <= previous).all() and (radius > 0).all()
+        log_k = rate * radius + delta
+        assert (xi_greater(radius, sigma0, sigma0 * np.exp(-log_k), dim, 1 - p_a) < 0.5).all()
+        assert (xi_smaller(radius, sigma0, sigma0 * np.exp(log_k), dim, p_a) < 0.5).all()
+        previous = radius
+    assert (idrs_radius(p_a, sigma0, rate, dim, slack=1e-3) < base).all()
+    # constant sigma with a slack: a band [e^-delta, e^delta], below Cohen's radius
+    assert (idrs_radius(p_a, sigma0, 0.0, dim, slack=1e-3) < cohen_radius(p_a, sigma0)).all()
+    with pytest.raises(ValueError, match="slack"):
+        idrs_radius(0.9, 0.25, 0.01, 3072, slack=-1e-9)
