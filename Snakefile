@@ -22,6 +22,7 @@ include: "rules/train.smk"
 include: "rules/certify.smk"
 include: "rules/aggregate.smk"
 include: "rules/report.smk"
+include: "rules/regions.smk"
 include: "rules/theory.smk"
 
 

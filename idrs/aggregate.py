@@ -3,8 +3,10 @@
 A *run* is one trained model (dataset, architecture, training setting, seed) certified
 under one evaluation setting. Its summary holds the numbers of the paper's tables: clean
 accuracy (Table 2; certified accuracy at radius 0), abstention and misclassification
-rates (Tables 4, 11), the standard deviation of class-wise accuracies (Table 3), and
-certified accuracy at a grid of radii (Figure 4).
+rates (Tables 4, 11), the standard deviation of class-wise accuracies (Table 3), the
+average certified radius (ACR: the radius of correct inputs, 0 for the others, averaged
+over all inputs), the mean and median sigma(x) of the inputs, and certified accuracy at
+a grid of radii (Figure 4).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import pandas as pd
 
 from .records import TableError, read_table
 
-__all__ = ["merge_shards", "certified_accuracy", "summarise_run", "summarise_runs",
-           "RUN_KEYS"]
+__all__ = ["merge_shards", "certified_accuracy", "per_class_accuracy", "summarise_run",
+           "summarise_runs", "RUN_KEYS"]
 
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
@@ -49,10 +51,14 @@ def certified_accuracy(records: pd.DataFrame, radii) -> np.ndarray:
     return (correct[None, :] & (radius[None, :] >= radii[:, None])).mean(axis=1)
 
 
+def per_class_accuracy(records: pd.DataFrame) -> pd.Series:
+    """Accuracy of each class (abstentions count as wrong), indexed by label."""
+    return records.groupby("label")["correct"].mean()
+
+
 def classwise_accuracy_std(records: pd.DataFrame) -> float:
     """Standard deviation (population, ddof = 0) of the per-class accuracies (Table 3)."""
-    per_class = records.groupby("label")["correct"].mean()
-    return float(per_class.std(ddof=0))
+    return float(per_class_accuracy(records).std(ddof=0))
 
 
 def summarise_run(records: pd.DataFrame, radii) -> dict:
@@ -63,7 +69,9 @@ def summarise_run(records: pd.DataFrame, radii) -> dict:
     row = {"inputs": len(records), "accuracy": correct.mean(), "abstention": abstain.mean(),
            "misclassification": (~correct & ~abstain).mean(),
            "classwise_std": classwise_accuracy_std(records),
-           "mean_radius": float(np.where(correct, radius, 0.0).mean())}
+           "acr": float(np.where(correct, radius, 0.0).mean()),
+           "mean_sigma": float(records["sigma"].mean()),
+           "median_sigma": float(records["sigma"].median())}
     for r, value in zip(radii, certified_accuracy(records, radii)):
         row[f"certified_{r:g}"] = float(value)
     return row

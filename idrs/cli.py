@@ -26,9 +26,22 @@ def _radius(args):
     print(f"{float(value):.10g}")
 
 
+def _option(text):
+    """KEY=VALUE of --data-option; the value as an int, a float or a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. scale=3)")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def _spec(args):
     return {"name": args.dataset, "root": args.root, "download": not args.no_download,
-            "seed": args.data_seed, "dim": args.dim_data}
+            "seed": args.data_seed, "dim": args.dim_data, "options": dict(args.data_option)}
 
 
 def _data(args):
@@ -89,6 +102,10 @@ def _add_dataset(p):
                    help="seed of the generated toy sets (default: 0)")
     p.add_argument("--dim-data", type=int, default=None,
                    help="dimension of the cone toy set (default: none)")
+    p.add_argument("--data-option", type=_option, action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="an option of the toy set's generator, e.g. scale=3 or radial=chi "
+                        "(repeatable; see idrs.data.sectors and idrs.data.cone)")
 
 
 def _add_device(p):

@@ -14,17 +14,18 @@ from . import __version__
 from .data import fingerprint, load_dataset
 from .knn import knn_mean_distance, load_distances, save_distances
 from .records import RECORD_COLUMNS, write_table
-from .sigma import log_sigma_slack, sigma_from_distance
+from .sigma import calibrate_sigma_b, log_sigma_slack, sigma_from_distance
 
 log = logging.getLogger(__name__)
 
-__all__ = ["data_job", "knn_job", "train_job", "certify_job", "predict_job", "test_indices"]
+__all__ = ["data_job", "knn_job", "train_job", "certify_job", "predict_job", "regions_job",
+           "test_indices"]
 
 
 def _dataset(spec: dict):
     return load_dataset(spec["name"], root=spec.get("root", "data"),
                         download=spec.get("download", True), seed=spec.get("seed", 0),
-                        dim=spec.get("dim"))
+                        dim=spec.get("dim"), **spec.get("options", {}))
 
 
 def data_job(spec: dict) -> dict:
@@ -102,9 +103,9 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
                          "--m.")
     every = _distances(ds, distances, "test", k)
     if sigma_mean is not None:
-        # sigma_b such that sigma(x) averages sigma_mean over the whole test split (a
-        # constant fixed before certifying, so sigma(x) stays a function of x alone)
-        sigma = sigma_mean / float(np.mean(sigma_from_distance(every, 1.0, rate, m)))
+        # sigma_b such that the capped sigma(x) averages sigma_mean over the whole test
+        # split (a constant fixed before certifying: sigma(x) stays a function of x alone)
+        sigma = calibrate_sigma_b(every, sigma_mean, rate, m, sigma_max)
     d = every[idx]
     sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
     return sig, d, float(sigma), log_sigma_slack(d, sig, rate, m, ds.dim, k)
@@ -159,3 +160,47 @@ def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, s
     records["train_seed"], records["code_version"] = meta["config"]["seed"], __version__
     write_table(records, out, {"dataset": ds.name, "model": str(model_path)})
     return records
+
+
+def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title, grid=80,
+                n=500, seed=0, device="cpu"):
+    """Figure 1 for a 2-D dataset: the test points with sigma(x) drawn as circles, and
+    the decision boundaries of the smoothed classifiers of ``models`` ({method: model
+    file}) evaluated as ``evaluations`` ({method: sigma, rate, k, m, sigma_max,
+    sigma_mean}) on a ``grid`` x ``grid`` lattice over the test points, ``n`` samples
+    per lattice point. The circles are those of the first input-dependent method (the
+    first method's constant sigma otherwise)."""
+    import torch
+
+    from .figures import regions_figure, save
+    from .smoothing import smoothed_class
+    from .train import load_model
+    ds = _dataset(spec)
+    if ds.dim != 2:
+        raise ValueError(f"decision regions need 2-D data; {ds.name} has dimension {ds.dim}.")
+    low, high = ds.x_test.min(axis=0), ds.x_test.max(axis=0)
+    pad = 0.05 * (high - low)
+    gx, gy = (np.linspace(lo - p, hi + p, grid) for lo, hi, p in zip(low, high, pad))
+    points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2).astype(np.float32)
+    decisions, circles = {}, None
+    for method, path in models.items():
+        ev = evaluations[method]
+        model, _ = load_model(path, device)
+        if ev["rate"] > 0:
+            test_d = knn_mean_distance(ds.x_test, ds.x_train, ev["k"], use_gpu=False)
+            sigma_b = (ev["sigma"] if ev.get("sigma_mean") is None else calibrate_sigma_b(
+                test_d, ev["sigma_mean"], ev["rate"], ev["m"], ev.get("sigma_max")))
+            grid_d = knn_mean_distance(points, ds.x_train, ev["k"], use_gpu=False)
+            sigma, test_sigma = (sigma_from_distance(d, sigma_b, ev["rate"], ev["m"],
+                                                     ev.get("sigma_max"))
+                                 for d in (grid_d, test_d))
+            circles = test_sigma if circles is None else circles
+        else:
+            sigma = np.full(len(points), float(ev["sigma"]))
+        decisions[method] = smoothed_class(
+            model, torch.as_tensor(points, device=device), sigma, n=n,
+            num_classes=ds.num_classes, seed=seed).reshape(grid, grid)
+    if circles is None:
+        circles = np.full(len(ds.x_test), float(evaluations[next(iter(models))]["sigma"]))
+    save(regions_figure(ds.x_test, ds.y_test, circles, gx, gy, decisions, title), out_stem)
+    return decisions

@@ -1,10 +1,14 @@
 """Figures, tables and statistics of one experiment: several methods, several seeds each.
 
-* ``certified_accuracy.{png,pdf}``: certified accuracy against radius (Figure 4 style),
-  the mean over seeds with a band of one standard deviation, one line per method.
+* figures (:mod:`idrs.figures`), each ``.png`` and ``.pdf``: ``certified_accuracy``
+  (mean over seeds, band ±1 SD), ``accuracy`` (clean accuracy per method, the paper's
+  value marked), ``classwise`` (per-class accuracy and class-wise std),
+  ``radius_distance`` (certified radius against kNN distance per test point);
 * ``summary.{csv,md,tex}``: per method, mean ± std over seeds of clean accuracy (Table 2),
-  abstention and misclassification (Tables 4, 11), class-wise accuracy std (Table 3) and
-  certified accuracy at a few radii.
+  abstention and misclassification (Tables 4, 11), class-wise accuracy std (Table 3), ACR,
+  mean and median sigma(x), certified accuracy at a few radii, and the paper's printed
+  values where the config gives them;
+* ``per_class.csv``: accuracy of every class, per method and seed.
 * ``comparisons.{csv,md,tex}``: each method against its baseline across seeds, per metric:
   difference of means, its 95% confidence interval and the p-value of Welch's t-test.
   The paper only compares mean ± std by eye; with few seeds the interval is wide, which
@@ -20,13 +24,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .aggregate import certified_accuracy, summarise_run
+from . import figures
+from .aggregate import certified_accuracy, per_class_accuracy, summarise_run
 
 log = logging.getLogger(__name__)
 
 __all__ = ["experiment_report", "welch_comparison"]
 
-METRICS = ["accuracy", "abstention", "misclassification", "classwise_std"]
+METRICS = ["accuracy", "abstention", "misclassification", "classwise_std", "acr",
+           "mean_sigma", "median_sigma"]
 
 
 def welch_comparison(a, b, confidence=0.95) -> dict:
@@ -84,44 +90,35 @@ def _curves(records, radii):
     return out
 
 
-def _plot(curves, radii, title, stem: Path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, values in curves.items():
-        mean = values.mean(axis=0)
-        line, = ax.plot(radii, mean, label=f"{method} ({len(values)} seed"
-                        f"{'s' if len(values) > 1 else ''})")
-        if len(values) > 1:
-            std = values.std(axis=0, ddof=1)
-            ax.fill_between(radii, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    ax.set(xlabel="radius (L2, pixel units)", ylabel="certified accuracy", title=title,
-           ylim=(0, 1.02), xlim=(0, radii[-1]))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+def _per_class(records):
+    rows = [{"method": method, "seed": seed, "label": label, "accuracy": acc}
+            for (method, seed), group in records.groupby(["method", "train_seed"], sort=False)
+            for label, acc in per_class_accuracy(group).items()]
+    return pd.DataFrame(rows, columns=["method", "seed", "label", "accuracy"])
 
 
 def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
-                      table_radii=(0.25, 0.5, 1.0), max_radius=None):
-    """Write the figure, tables and comparisons of one experiment to ``outdir``.
+                      table_radii=(0.25, 0.5, 1.0), max_radius=None, paper=None):
+    """Write the figures, tables and comparisons of one experiment to ``outdir``.
 
     ``records`` holds every run's per-input rows with a ``method`` label and the
-    ``train_seed``; ``comparisons`` lists ``(method, baseline)`` pairs.
+    ``train_seed``; ``comparisons`` lists ``(method, baseline)`` pairs; ``paper`` maps a
+    method to {metric: the paper's printed value}.
     """
+    paper = paper or {}
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     table_radii = list(table_radii)
     runs = _runs(records, table_radii)
     metrics = METRICS + [f"certified_{r:g}" for r in table_radii]
     table = _mean_std_table(runs, metrics)
-    _write_tables(_formatted(table, metrics), outdir / "summary",
-                  f"{title}: mean ± std over seeds (certified_r: certified accuracy at radius r)")
+    summary = _formatted(table, metrics)
+    for metric in sorted({m for values in paper.values() for m in values}):
+        summary[f"{metric} (paper)"] = [paper.get(method, {}).get(metric, "")
+                                        for method in table["method"]]
+    _write_tables(summary, outdir / "summary",
+                  f"{title}: mean ± std over seeds (certified_r: certified accuracy at radius "
+                  "r; acr: average certified radius; sigma: sigma(x) over the inputs)")
     table.to_csv(outdir / "summary_numbers.csv", index=False)
     rows = []
     for method, baseline in comparisons:
@@ -136,8 +133,15 @@ def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
                                              "ci_high", "p_value", "n", "n_baseline"])
     _write_tables(comparison, outdir / "comparisons",
                   f"{title}: method minus baseline across seeds, 95% CI and Welch's t-test")
+    per_class = _per_class(records)
+    per_class.to_csv(outdir / "per_class.csv", index=False)
     top = max_radius or max(1e-3, float(records["radius"].max()) * 1.05)
     radii = np.linspace(0.0, top, 300)
-    _plot(_curves(records, radii), radii, title, outdir / "certified_accuracy")
+    figures.save(figures.certified_accuracy_figure(_curves(records, radii), radii, title),
+                 outdir / "certified_accuracy")
+    printed = {m: v["accuracy"] for m, v in paper.items() if "accuracy" in v}
+    figures.save(figures.accuracy_figure(runs, title, printed), outdir / "accuracy")
+    figures.save(figures.classwise_figure(per_class, runs, title), outdir / "classwise")
+    figures.save(figures.radius_distance_figure(records, title), outdir / "radius_distance")
     log.info("wrote the report of %s to %s", title, outdir)
     return runs

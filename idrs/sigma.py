@@ -22,7 +22,7 @@ from ._validation import check_array
 from .knn import U64, distance_error_bound
 from .radius import ALPHA_MAX
 
-__all__ = ["sigma_from_distance", "log_sigma_slack"]
+__all__ = ["sigma_from_distance", "calibrate_sigma_b", "log_sigma_slack"]
 
 
 def sigma_from_distance(mean_distance, sigma_b, rate, m, sigma_max=None):
@@ -35,6 +35,34 @@ def sigma_from_distance(mean_distance, sigma_b, rate, m, sigma_max=None):
         sigma = np.minimum(sigma, check_array(sigma_max, "sigma_max", low=0,
                                               low_inclusive=False))
     return sigma
+
+
+def calibrate_sigma_b(mean_distance, sigma_mean, rate, m, sigma_max=None):
+    """sigma_b such that sigma(x), *capped* at ``sigma_max``, averages ``sigma_mean`` over
+    ``mean_distance`` (Figure 1's "equal in average to the constant sigma").
+
+    The capped mean is continuous and increasing in sigma_b, from the uncapped solution
+    up to ``sigma_max`` (every point capped), so a root bracket is known; ``m`` cancels
+    (sigma_b absorbs exp(-r m)) and is kept only so that sigma_b means what it means in
+    Equation 1.
+    """
+    from scipy.optimize import brentq
+    d = check_array(mean_distance, "mean_distance", low=0)
+    scale = sigma_from_distance(d, 1.0, rate, m)
+    low = sigma_mean / float(scale.mean())
+    if sigma_max is None:
+        return low
+    if sigma_max <= sigma_mean:
+        raise ValueError(f"sigma_max == {sigma_max} cannot give a mean sigma(x) of "
+                         f"{sigma_mean}: a capped sigma(x) averages below its cap. Raise "
+                         "sigma_max or lower sigma_mean.")
+    high = sigma_max / float(scale.min())
+
+    def excess(sigma_b):
+        return float(np.minimum(sigma_b * scale, sigma_max).mean()) - sigma_mean
+    if excess(low) >= 0:  # nothing is capped at the uncapped solution
+        return low
+    return brentq(excess, low, high, xtol=1e-14, rtol=1e-12)
 
 
 def log_sigma_slack(mean_distance, sigma, rate, m, dim, k):

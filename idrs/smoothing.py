@@ -23,8 +23,8 @@ from .aggregate import certified_accuracy  # noqa: F401  (public here too)
 from .radius import cohen_radius, idrs_radius
 from .stats import clopper_pearson_lower, predict_test
 
-__all__ = ["ABSTAIN", "sample_counts", "certify", "predict", "certified_accuracy",
-           "sigma_as_sampled", "SIGMA_ROUNDING"]
+__all__ = ["ABSTAIN", "sample_counts", "certify", "predict", "smoothed_class",
+           "certified_accuracy", "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
 #: Elements per noise draw (chunks of max(1, NOISE_ELEMENTS // dim) samples).
@@ -194,3 +194,13 @@ def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
     return pd.DataFrame({"idx": indices, "label": labels, "predict": predicted,
                          "correct": predicted == labels,
                          "time": np.full(len(x), elapsed / max(len(x), 1)), "sigma": sigma})
+
+
+def smoothed_class(model, x, sigma, *, n, num_classes, seed=0, batch_size=1000):
+    """The smoothed classifier's class, the most frequent of ``n`` noisy predictions
+    (no test, no abstention: for drawing decision regions). Input ``j`` is seeded by
+    ``j``."""
+    sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
+    counts = sample_counts(model, x, sigma, np.arange(len(x)), n, stage=PREDICTION,
+                           seed=seed, num_classes=num_classes, batch_size=batch_size)
+    return counts.argmax(axis=1)

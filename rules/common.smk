@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from idrs.data import TEST_SIZES
+from idrs.data import test_size as _test_size
 
 # Fills in the schema's defaults, so rules may read every documented key.
 validate(config, schema="../schemas/config.schema.yaml")
@@ -87,6 +87,10 @@ def _build_registry(config):
             if b not in config["baselines"]:
                 _fail(where, f"published baseline {b!r} is not defined under baselines: "
                       f"{sorted(config['baselines'])}")
+        for label in exp.get("decision_regions", []):
+            if label not in labels:
+                _fail(where, f"decision_regions names {label!r}, which is not one of its "
+                      f"methods {labels}")
         experiments[name] = {**exp, "runs": runs, "seeds": exp.get("seeds", SEEDS)}
     return models, evaluations, experiments
 
@@ -104,15 +108,37 @@ wildcard_constraints:
     experiment="[^/]+",
 
 
+#: Dataset keys that are options of the toy generators (idrs.data.sectors, idrs.data.cone).
+GENERATOR_OPTIONS = ("n_train", "n_test", "scale", "sharp_angle", "half_angle", "radial",
+                     "radial_dof")
+
+
+def _generator_options(name):
+    d = config["datasets"][name]
+    return {key: d[key] for key in GENERATOR_OPTIONS if key in d}
+
+
+def dataset_config(name):
+    """A configured dataset as the `spec` of idrs.jobs."""
+    d = config["datasets"][name]
+    return {"name": d["loader"], "root": config["data_root"], "seed": d["seed"],
+            "dim": d.get("dim"), "options": _generator_options(name)}
+
+
 def dataset_spec(name):
     """The arguments of `idrs` that select a configured dataset."""
     d = config["datasets"][name]
     args = f"--dataset {d['loader']} --root {config['data_root']} --data-seed {d['seed']}"
+    args += "".join(f" --data-option {key}={value}"
+                    for key, value in _generator_options(name).items())
     return args + (f" --dim-data {d['dim']}" if d.get("dim") is not None else "")
 
 
 def test_size(name):
-    return TEST_SIZES[config["datasets"][name]["loader"]]
+    try:
+        return _test_size(config["datasets"][name]["loader"], **_generator_options(name))
+    except ValueError as err:
+        _fail(f"datasets.{name}", str(err))
 
 
 def shard_ranges(model, evaluation):
@@ -153,8 +179,10 @@ def experiment_inputs(experiment):
     return methods, published
 
 
-REPORT_FILES = ["certified_accuracy.png", "certified_accuracy.pdf", "summary.csv", "summary.md",
-                "summary.tex", "comparisons.csv", "comparisons.md", "comparisons.tex"]
+REPORT_FIGURES = ["certified_accuracy", "accuracy", "classwise", "radius_distance"]
+REPORT_FILES = [f"{f}.{ext}" for f in REPORT_FIGURES for ext in ("png", "pdf")] + [
+    "summary.csv", "summary.md", "summary.tex", "comparisons.csv", "comparisons.md",
+    "comparisons.tex", "per_class.csv"]
 THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 
 
@@ -163,7 +191,13 @@ def get_final_output():
     out = [RESULTS / "theory" / f for f in THEORY_FILES]
     out += [RESULTS / "tables" / f for f in ("records.parquet", "runs.parquet")]
     out += [RESULTS / "report" / e / f for e in EXPERIMENTS for f in REPORT_FILES]
+    out += [RESULTS / "report" / e / f"decision_regions.{ext}" for e, exp in EXPERIMENTS.items()
+            if exp.get("decision_regions") for ext in ("png", "pdf")]
     return out
+
+
+for _name in config["datasets"]:  # generator options are checked before any job starts
+    test_size(_name)
 
 
 def resources_of(stage, key):
@@ -228,3 +262,21 @@ def report_inputs(wc):
 def report_output(name, caption):
     return report(RESULTS / "report" / "{experiment}" / name, caption=f"../report/{caption}",
                   category="{experiment}")
+
+
+# regions stage
+def _regions_runs(experiment):
+    exp = EXPERIMENTS[experiment]
+    return [run for label in exp["decision_regions"]
+            for run in exp["runs"] if run["label"] == label]
+
+
+def regions_inputs(wc):
+    seed = EXPERIMENTS[wc.experiment]["seeds"][0]
+    return {f"model{i}": RESULTS / "models" / run["model"] / f"seed{seed}" / "model.pth"
+            for i, run in enumerate(_regions_runs(wc.experiment))}
+
+
+def regions_evaluations(experiment):
+    """{method: its evaluation setting}, in the order of decision_regions."""
+    return {run["label"]: EVALUATIONS[run["evaluation"]] for run in _regions_runs(experiment)}

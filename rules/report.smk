@@ -1,4 +1,4 @@
-# Per experiment: certified-accuracy figure, mean ± std tables and the statistical
+# Per experiment: the figures of idrs.figures, mean ± std tables and the statistical
 # comparisons, all marked for `snakemake --report`.
 
 
@@ -6,8 +6,9 @@ rule report:
     input:
         report_inputs,
     output:
-        figure_png=report_output("certified_accuracy.png", "certified_accuracy.rst"),
-        figure_pdf=RESULTS / "report" / "{experiment}" / "certified_accuracy.pdf",
+        **{f"{f}_png": report_output(f"{f}.png", f"{f}.rst") for f in REPORT_FIGURES},
+        **{f"{f}_pdf": RESULTS / "report" / "{experiment}" / f"{f}.pdf" for f in REPORT_FIGURES},
+        per_class=RESULTS / "report" / "{experiment}" / "per_class.csv",
         summary_csv=report_output("summary.csv", "summary.rst"),
         summary_md=RESULTS / "report" / "{experiment}" / "summary.md",
         summary_tex=RESULTS / "report" / "{experiment}" / "summary.tex",
@@ -21,6 +22,8 @@ rule report:
                                 for r in EXPERIMENTS[wc.experiment]["runs"] if r["baseline"]],
         table_radii=config["report"]["table_radii"],
         max_radius=lambda wc: EXPERIMENTS[wc.experiment].get("max_radius"),
+        paper=lambda wc: {m["label"]: m["paper"] for m in EXPERIMENTS[wc.experiment]["methods"]
+                          if m.get("paper")},
     log:
         "logs/report/{experiment}.log",
     localrule: True

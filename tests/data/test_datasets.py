@@ -96,6 +96,51 @@ def test_toy_sets_are_seeded_and_shaped_as_the_paper_says():
         load_dataset("cone")
 
 
+def _within(sample, mean, sd, k=4.0):
+    """The sample mean lies within k standard errors of ``mean``."""
+    return abs(sample.mean() - mean) <= k * sd / np.sqrt(len(sample))
+
+
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_sectors_radial_law_is_scaled_chi_2(scale):
+    ds = sectors(seed=3, n_train=2000, scale=scale)
+    r = np.linalg.norm(ds.x_train.astype(np.float64), axis=1)
+    # scale * sqrt(chi2_2) is Rayleigh(scale): mean scale sqrt(pi/2), var scale^2 (4-pi)/2
+    assert _within(r, scale * np.sqrt(np.pi / 2), scale * np.sqrt((4 - np.pi) / 2))
+
+
+@pytest.mark.parametrize("dim", [2, 6, 60])
+def test_cone_radial_laws_and_the_cone_share(dim):
+    chi = load_dataset("cone", dim=dim, seed=4, n_train=2000, radial="chi", scale=3.25)
+    r = np.linalg.norm(chi.x_train.astype(np.float64), axis=1)
+    assert _within(r, 3.25 * np.sqrt(np.pi / 2), 3.25 * np.sqrt((4 - np.pi) / 2))
+    old = load_dataset("cone", dim=dim, seed=4, n_train=2000)  # scale sqrt(N) Exp(1)
+    r = np.linalg.norm(old.x_train.astype(np.float64), axis=1)
+    assert _within(r, np.sqrt(dim), np.sqrt(dim))
+    # half the points per class, the cone class inside the half-angle, the other outside
+    angle = np.arccos(chi.x_train[:, 0] / np.linalg.norm(chi.x_train, axis=1))
+    assert np.bincount(chi.y_train).tolist() == [2000, 2000]
+    assert (angle[chi.y_train == 0] <= 0.3 + 1e-6).all() and (angle[chi.y_train == 1] > 0.3).all()
+    # the cone class's angle from the axis follows half_angle * U^(1/(N-1)): mean
+    # half_angle (N-1)/N, i.e. uniform directions within the cone's small cap
+    cone_angle = angle[chi.y_train == 0]
+    mean = 0.3 * (dim - 1) / dim
+    sd = 0.3 * np.sqrt((dim - 1) / (dim + 1) - ((dim - 1) / dim) ** 2)
+    assert _within(cone_angle, mean, sd)
+
+
+def test_generator_options_are_checked_and_sized():
+    from idrs.data import test_size
+    assert test_size("cone", n_test=500) == 1000 and test_size("sectors") == 200
+    assert test_size("mnist_subset") == 1000
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['scael'\].*allowed"):
+        load_dataset("sectors", scael=3)
+    with pytest.raises(ValueError, match="takes no options"):
+        load_dataset("digits", scale=3)
+    with pytest.raises(ValueError, match="radial"):
+        load_dataset("cone", dim=2, radial="gauss")
+
+
 def test_offline_image_sets_are_fixed_stratified_splits():
     for ds, shape, n_test in ((digits(), (1, 8, 8), 450), (mnist_subset(), (1, 28, 28), 1000)):
         assert ds.shape == shape and len(ds.x_test) == n_test

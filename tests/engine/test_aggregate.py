@@ -38,8 +38,12 @@ def test_overlapping_shards_are_refused(tmp_path):
 
 def test_run_summary_follows_the_papers_definitions():
     records = pd.DataFrame({"label": [0, 0, 1, 1], "predict": [0, -1, 1, 0],
-                            "correct": [True, False, True, False], "radius": [0.6, 0.0, 0.2, 0.1]})
+                            "correct": [True, False, True, False], "radius": [0.6, 0.0, 0.2, 0.1],
+                            "sigma": [0.2, 0.3, 0.4, 1.1]})
     row = summarise_run(records, [0.25, 0.5])
+    # ACR: radii of correct inputs, 0 for the rest (the misclassified 0.1 counts 0)
+    assert row["acr"] == pytest.approx((0.6 + 0.2) / 4)
+    assert row["mean_sigma"] == pytest.approx(0.5) and row["median_sigma"] == pytest.approx(0.35)
     assert row["accuracy"] == 0.5 and row["abstention"] == 0.25 and row["misclassification"] == 0.25
     assert row["classwise_std"] == 0.0  # both classes at 1/2
     assert row["certified_0.25"] == 0.25 and row["certified_0.5"] == 0.25

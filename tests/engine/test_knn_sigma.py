@@ -78,3 +78,19 @@ def test_sigma_formula():
     assert sigma_from_distance(100.0, 0.5, 1.0, 0.0, sigma_max=2.5) == 2.5
     with pytest.raises(ValueError, match="sigma_b == 0.0"):
         sigma_from_distance(1.0, 0.0, 0.01, 1.5)
+
+
+def test_sigma_mean_is_calibrated_on_the_capped_sigma(rng):
+    from idrs.sigma import calibrate_sigma_b
+    d = rng.gamma(2.0, 1.0, 500)
+    for cap in (None, 2.0, 0.9):
+        sigma_b = calibrate_sigma_b(d, 0.6, 1.0, 0.5, cap)
+        realised = sigma_from_distance(d, sigma_b, 1.0, 0.5, cap)
+        assert realised.mean() == pytest.approx(0.6, rel=1e-10)
+    # the cap binds: the capped calibration needs a larger sigma_b than the uncapped one
+    assert calibrate_sigma_b(d, 0.6, 1.0, 0.5, 0.9) > calibrate_sigma_b(d, 0.6, 1.0, 0.5)
+    # m cancels
+    assert calibrate_sigma_b(d, 0.6, 1.0, 3.0, 2.0) * np.exp(-3.0) == pytest.approx(
+        calibrate_sigma_b(d, 0.6, 1.0, 0.0, 2.0), rel=1e-10)
+    with pytest.raises(ValueError, match="averages below its cap"):
+        calibrate_sigma_b(d, 0.6, 1.0, 0.5, 0.6)

@@ -117,3 +117,16 @@ def test_certified_accuracy_is_cohens_definition():
     records = pd.DataFrame({"correct": [True, True, False, True], "radius": [0.5, 0.1, 0.9, 0.0]})
     np.testing.assert_allclose(certified_accuracy(records, [0.0, 0.1, 0.2, 1.0]),
                                [0.75, 0.5, 0.25, 0.0])
+
+
+def test_smoothed_class_of_a_halfspace_is_the_halfspace(rng):
+    """Smoothing a linear classifier with any sigma keeps its decision: points clearly on
+    one side keep their class (the decision regions of Figure 1 rely on this function)."""
+    from idrs.smoothing import smoothed_class
+    w = np.array([0.6, 0.8])
+    x = rng.uniform(-3, 3, (200, 2))
+    x = x[np.abs(x @ w) > 0.3]
+    sigma = rng.uniform(0.1, 1.0, len(x))
+    got = smoothed_class(Halfspace(w, 0.0), torch.as_tensor(x, dtype=torch.float32), sigma,
+                         n=2000, num_classes=2)
+    np.testing.assert_array_equal(got, (x @ w > 0).astype(int))

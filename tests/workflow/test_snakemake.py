@@ -26,9 +26,21 @@ def test_default_config_dag(tmp_path):
     done = dry_run(tmp_path, REPO / "config.yaml")
     assert done.returncode == 0, done.stderr
     jobs = job_counts(done.stdout)
-    # 6 datasets; 30 trainings (sectors 5 noises, 3 cones, digits, MNIST) x 3 seeds ...
-    assert jobs["dataset"] == 6 and jobs["train"] == 10 * 3 and jobs["knn"] == 6
-    assert jobs["certify"] == (6 + 2 * 3 + 3 + 3) * 3 and jobs["report"] == 6
+    # 6 datasets; 18 trainings (one noise-free model for sectors and for each cone,
+    # digits, MNIST) x 3 seeds; runs: sectors 5, cones 4 + 3 + 3, digits 3, MNIST 3
+    assert jobs["dataset"] == 6 and jobs["train"] == 6 * 3 and jobs["knn"] == 6
+    assert jobs["certify"] == (5 + 10 + 3 + 3) * 3 and jobs["report"] == 6
+    assert jobs["regions"] == 2  # the 2-D experiments: sectors and the cone at N = 2
+
+
+def test_toys_config_dag(tmp_path):
+    done = dry_run(tmp_path, REPO / "config" / "toys.yaml")
+    assert done.returncode == 0, done.stderr
+    jobs = job_counts(done.stdout)
+    # Table 5's six dimensions, one noise-free model each; its 14 rows and a control
+    # (constant sigma = sigma_b) wherever sigma_b differs from sigma: 20 runs
+    assert jobs["train"] == 6 * 3 and jobs["knn"] == 6
+    assert jobs["certify"] == 20 * 3 and jobs["report"] == 6
 
 
 @pytest.mark.slow

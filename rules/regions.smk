@@ -1,0 +1,21 @@
+# Figure 1 for 2-D experiments that list `decision_regions`: the test points with
+# sigma(x) as circles, and the decision boundaries of the listed smoothed classifiers
+# (first seed's models), drawn on a lattice.
+
+
+rule regions:
+    input:
+        unpack(regions_inputs),
+    output:
+        png=report(RESULTS / "report" / "{experiment}" / "decision_regions.png",
+                   caption="../report/decision_regions.rst", category="{experiment}"),
+        pdf=RESULTS / "report" / "{experiment}" / "decision_regions.pdf",
+    params:
+        spec=lambda wc: dataset_config(EXPERIMENTS[wc.experiment]["dataset"]),
+        evaluations=lambda wc: regions_evaluations(wc.experiment),
+        title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
+    log:
+        "logs/regions/{experiment}.log",
+    localrule: True
+    script:
+        "../workflow_scripts/regions.py"
