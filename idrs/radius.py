@@ -124,7 +124,8 @@ def _xi(alpha, log_kappa, dim, p_b):
     alpha, log_kappa, dim, p_b = np.broadcast_arrays(
         np.asarray(alpha, float), np.asarray(log_kappa, float),
         np.asarray(dim, float), np.asarray(p_b, float))
-    s = np.expm1(2.0 * log_kappa)  # kappa^2 - 1, accurate as kappa -> 1
+    with np.errstate(over="ignore"):  # inf: sigma1/sigma0 overflows, NaN below: "not certified"
+        s = np.expm1(2.0 * log_kappa)  # kappa^2 - 1, accurate as kappa -> 1
     # Keep lambda0 = (alpha/s)^2 <= LAMBDA_MAX by pushing kappa away from 1, which keeps
     # the decision xi < 1/2 sound (Theorem 3.1); never past kappa^2 = 1/2 below.
     s_min = alpha / np.sqrt(LAMBDA_MAX)

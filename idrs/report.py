@@ -9,10 +9,12 @@
   mean and median sigma(x), certified accuracy at a few radii, and the paper's printed
   values where the config gives them;
 * ``per_class.csv``: accuracy of every class, per method and seed.
-* ``comparisons.{csv,md,tex}``: each method against its baseline across seeds, per metric:
-  difference of means, its 95% confidence interval and the p-value of Welch's t-test.
-  The paper only compares mean ± std by eye; with few seeds the interval is wide, which
-  is the point of printing it.
+* ``comparisons.{csv,md,tex}``: each method against its baseline, per metric: the mean
+  difference, its 95% confidence interval and p-values (:mod:`idrs.comparison`): a
+  paired t-test over shared seeds with a Wilcoxon check (Welch's test for unmatched runs
+  such as published baselines), plus an exact McNemar test per image pooled over seeds
+  for accuracy and certified accuracy; Holm-adjusted p-values within the experiment.
+  The paper only compares mean ± std by eye.
 """
 
 from __future__ import annotations
@@ -22,33 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from . import figures
+from .comparison import compare_runs, holm, mcnemar_pooled
 from .aggregate import certified_accuracy, per_class_accuracy, summarise_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["experiment_report", "welch_comparison"]
+__all__ = ["experiment_report", "comparison_table"]
 
 METRICS = ["accuracy", "abstention", "misclassification", "classwise_std", "acr",
            "mean_sigma", "median_sigma"]
-
-
-def welch_comparison(a, b, confidence=0.95) -> dict:
-    """Mean of ``a`` minus mean of ``b`` with Welch's t-test and its confidence interval
-    (unequal variances). Fewer than two values on a side, or no variance at all, leave
-    the interval and p-value NaN."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    row = {"mean": a.mean() - b.mean(), "ci_low": np.nan, "ci_high": np.nan,
-           "p_value": np.nan, "n": len(a), "n_baseline": len(b)}
-    if len(a) >= 2 and len(b) >= 2 and (a.std() > 0 or b.std() > 0):
-        test = stats.ttest_ind(a, b, equal_var=False)
-        ci = test.confidence_interval(confidence)
-        row.update(ci_low=ci.low, ci_high=ci.high, p_value=test.pvalue)
-    elif len(a) >= 2 and len(b) >= 2:  # identical constants: no difference, no doubt
-        row.update(ci_low=row["mean"], ci_high=row["mean"], p_value=1.0)
-    return row
 
 
 def _runs(records: pd.DataFrame, table_radii):
@@ -69,9 +54,9 @@ def _mean_std_table(runs: pd.DataFrame, metrics) -> pd.DataFrame:
 
 def _formatted(table: pd.DataFrame, metrics) -> pd.DataFrame:
     out = pd.DataFrame({"method": table["method"], "seeds": table["seeds"]})
-    for metric in metrics:
-        std = table[f"{metric}_std"].fillna(0.0)
-        out[metric] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[metric], std)]
+    for metric in metrics:  # one seed has no standard deviation: "n/a", not 0
+        out[metric] = [f"{m:.4f} ± {'n/a' if np.isnan(s) else f'{s:.4f}'}"
+                       for m, s in zip(table[metric], table[f"{metric}_std"])]
     return out
 
 
@@ -97,6 +82,45 @@ def _per_class(records):
     return pd.DataFrame(rows, columns=["method", "seed", "label", "accuracy"])
 
 
+def _successes(records, radius):
+    """Per-image outcome: correct (``radius`` None), or correct with radius >= r."""
+    correct = records["correct"].to_numpy(bool)
+    return correct if radius is None else correct & (records["radius"].to_numpy() >= radius)
+
+
+def comparison_table(records, runs, comparisons, metrics, table_radii) -> pd.DataFrame:
+    """Every (method, baseline) pair: one row per metric over seeds, then one McNemar row
+    per image-level metric (accuracy, certified accuracy at each table radius) over the
+    (seed, image) pairs both have; Holm's adjustment over all rows' p-values."""
+    rows = []
+    for method, baseline in comparisons:
+        a, b = runs[runs.method == method], runs[runs.method == baseline]
+        if a.empty or b.empty:
+            raise ValueError(f"comparison {method!r} vs {baseline!r}: no runs for "
+                             f"{method if a.empty else baseline!r}.")
+        for metric in metrics:
+            rows.append({"method": method, "baseline": baseline, "metric": metric,
+                         **compare_runs(a.set_index("seed")[metric],
+                                        b.set_index("seed")[metric])})
+        pairs = records[records.method == method].merge(
+            records[records.method == baseline], on=["train_seed", "idx"], suffixes=("", "_b"))
+        if pairs.empty:  # nothing shared per image (a published baseline): no McNemar
+            continue
+        base = pairs[[c for c in pairs.columns if c.endswith("_b")]]
+        base.columns = [c[:-2] for c in base.columns]
+        for metric, radius in [("accuracy", None)] + [(f"certified_{r:g}", r)
+                                                      for r in table_radii]:
+            result = mcnemar_pooled(_successes(pairs, radius), _successes(base, radius))
+            rows.append({"method": method, "baseline": baseline,
+                         "metric": f"{metric} (per image)", **result,
+                         "n_baseline": result["n"]})
+    columns = ["method", "baseline", "metric", "test", "mean", "ci_low", "ci_high", "p_value",
+               "p_wilcoxon", "p_holm", "better", "worse", "n", "n_baseline"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table["p_holm"] = holm(table["p_value"]) if len(table) else []
+    return table
+
+
 def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
                       table_radii=(0.25, 0.5, 1.0), max_radius=None, paper=None):
     """Write the figures, tables and comparisons of one experiment to ``outdir``.
@@ -120,19 +144,11 @@ def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
                   f"{title}: mean ± std over seeds (certified_r: certified accuracy at radius "
                   "r; acr: average certified radius; sigma: sigma(x) over the inputs)")
     table.to_csv(outdir / "summary_numbers.csv", index=False)
-    rows = []
-    for method, baseline in comparisons:
-        a, b = runs[runs.method == method], runs[runs.method == baseline]
-        if a.empty or b.empty:
-            raise ValueError(f"comparison {method!r} vs {baseline!r}: no runs for "
-                             f"{method if a.empty else baseline!r}.")
-        for metric in metrics:
-            rows.append({"method": method, "baseline": baseline, "metric": metric,
-                         **welch_comparison(a[metric], b[metric])})
-    comparison = pd.DataFrame(rows, columns=["method", "baseline", "metric", "mean", "ci_low",
-                                             "ci_high", "p_value", "n", "n_baseline"])
+    comparison = comparison_table(records, runs, comparisons, metrics, table_radii)
     _write_tables(comparison, outdir / "comparisons",
-                  f"{title}: method minus baseline across seeds, 95% CI and Welch's t-test")
+                  f"{title}: method minus baseline, 95% CI; paired t-test over shared seeds "
+                  "(Welch without shared seeds), Wilcoxon check, exact McNemar per image "
+                  "pooled over seeds; p_holm adjusted within the experiment")
     per_class = _per_class(records)
     per_class.to_csv(outdir / "per_class.csv", index=False)
     top = max_radius or max(1e-3, float(records["radius"].max()) * 1.05)
