@@ -73,16 +73,18 @@ def _build_registry(config):
             evaluations[evaluation] = {**cert_m, "sigma": meth["sigma"], "rate": meth["rate"],
                                        "k": k, "m": m, "sigma_max": meth.get("sigma_max"),
                                        "sigma_mean": meth.get("sigma_mean")}
-            baseline = meth.get("baseline")
-            if baseline is None and (meth["rate"] > 0 or meth["train_rate"] > 0):
+            baselines = meth.get("baseline", [])
+            baselines = [baselines] if isinstance(baselines, str) else list(baselines)
+            if not baselines and (meth["rate"] > 0 or meth["train_rate"] > 0):
                 same = [o["label"] for o in exp["methods"] if o.get("rate", 0) == 0
                         and o.get("train_rate", 0) == 0 and o["sigma"] == meth["sigma"]]
-                baseline = same[0] if same else None
-            if baseline is not None and baseline not in labels:
-                _fail(where, f"method {meth['label']!r} compares against {baseline!r}, "
-                      f"which is not one of its methods {labels}")
+                baselines = same[:1]
+            for baseline in baselines:
+                if baseline not in labels:
+                    _fail(where, f"method {meth['label']!r} compares against {baseline!r}, "
+                          f"which is not one of its methods {labels}")
             runs.append({"label": meth["label"], "model": model, "evaluation": evaluation,
-                         "baseline": baseline})
+                         "baselines": baselines})
         for b in exp.get("baselines", []):
             if b not in config["baselines"]:
                 _fail(where, f"published baseline {b!r} is not defined under baselines: "

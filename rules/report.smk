@@ -18,8 +18,8 @@ rule report:
     params:
         title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
         inputs=lambda wc: experiment_inputs(wc.experiment),
-        comparisons=lambda wc: [(r["label"], r["baseline"])
-                                for r in EXPERIMENTS[wc.experiment]["runs"] if r["baseline"]],
+        comparisons=lambda wc: [(r["label"], b) for r in EXPERIMENTS[wc.experiment]["runs"]
+                                for b in r["baselines"]],
         table_radii=config["report"]["table_radii"],
         max_radius=lambda wc: EXPERIMENTS[wc.experiment].get("max_radius"),
         paper=lambda wc: {m["label"]: m["paper"] for m in EXPERIMENTS[wc.experiment]["methods"]

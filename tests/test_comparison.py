@@ -61,3 +61,25 @@ def test_mcnemar_counts_only_discordant_pairs():
     assert row["p_value"] == pytest.approx(expected)
     assert row["mean"] == pytest.approx(8 / 67)
     assert mcnemar_pooled(a, a)["p_value"] == 1.0
+
+
+def test_comparison_table_pairs_every_baseline_and_adjusts_within_the_experiment(rng):
+    from idrs.report import _runs, comparison_table
+    frames = []
+    for method, p in (("idrs", 0.9), ("classical", 0.8), ("increased", 0.85)):
+        for seed in (0, 1, 2):
+            correct = rng.random(50) < p
+            frames.append(pd.DataFrame({"method": method, "train_seed": seed,
+                                        "idx": np.arange(50), "label": np.arange(50) % 2,
+                                        "predict": 0, "correct": correct,
+                                        "radius": rng.random(50), "sigma": 0.5}))
+    records = pd.concat(frames, ignore_index=True)
+    runs = _runs(records, [0.5])
+    table = comparison_table(records, runs, [("idrs", "classical"), ("idrs", "increased")],
+                             ["accuracy", "certified_0.5"], [0.5])
+    assert table.baseline.tolist().count("classical") == 2 + 2  # 2 metrics + 2 McNemar
+    mcnemar = table[table.test == "McNemar exact"]
+    assert mcnemar.metric.tolist() == ["accuracy (per image)", "certified_0.5 (per image)"] * 2
+    assert (mcnemar.n == 150).all()  # 3 seeds x 50 images, paired
+    np.testing.assert_allclose(table.p_holm, holm(table.p_value))
+    assert (table.p_holm >= table.p_value).all()

@@ -59,3 +59,19 @@ def test_unknown_config_key_is_a_clear_error(tmp_path):
     done = dry_run(tmp_path, bad)
     assert done.returncode != 0
     assert "'figure3_pa' was unexpected" in done.stderr + done.stdout
+
+
+def test_a_baseline_list_naming_an_unknown_method_fails_at_parse_time(tmp_path):
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"cone2": config["experiments"]["cone2"]}
+    config["experiments"]["cone2"]["methods"][1]["baseline"] = ["sigma=0.5", "sigma=0.3"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = dry_run(tmp_path, path)
+    assert done.returncode != 0
+    assert "compares against 'sigma=0.3', which is not one of its methods" in done.stderr + done.stdout
+    config["experiments"]["cone2"]["methods"][1]["baseline"] = ["sigma=0.5",
+                                                                "sigma=0.4 (control)"]
+    path.write_text(yaml.safe_dump(config))
+    assert dry_run(tmp_path, path).returncode == 0
