@@ -114,7 +114,7 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
                 m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
                 start=0, stop=None, skip=1, seed=0, batch_size=1000, device="cpu", amp=False,
-                channels_last=None):
+                channels_last=None, clamp=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
     ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
@@ -132,13 +132,14 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
                       batch_size=batch_size, amp=amp, channels_last=channels_last,
-                      knn_distance=d, sigma_slack=slack)
+                      knn_distance=d, sigma_slack=slack, clamp=clamp)
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],
                   "train_rate": meta["config"]["train_rate"], "sigma_b": sigma_b,
                   "rate": float(rate), "k": -1 if k is None else int(k),
-                  "m": np.nan if m is None else float(m), "n0": int(n0), "alpha": float(alpha),
+                  "m": np.nan if m is None else float(m), "clamp": clamp or "",
+                  "n0": int(n0), "alpha": float(alpha),
                   "noise_seed": int(seed), "shard_start": int(start),
                   "shard_stop": -1 if stop is None else int(stop), "skip": int(skip),
                   "code_version": __version__}

@@ -38,10 +38,16 @@ def _evaluation_id(method, cert, k, m):
         key += f"-cap{_g(method['sigma_max'])}"
     if method.get("sigma_mean") is not None:
         key += f"-mean{_g(method['sigma_mean'])}"
+    if method.get("clamp"):
+        key += f"-clamp{method['clamp']}"
     key += f"-n0{cert['n0']}-n{cert['n']}-a{_g(cert['alpha'])}-skip{cert['skip']}"
     if cert.get("max") is not None:
         key += f"-max{cert['max']}"
     return key + f"-noise{cert['noise_seed']}"
+
+
+#: The paper's Appendix D clamp constants exist for these loaders only.
+CLAMP_OF_LOADER = {"mnist": "mnist", "mnist_subset": "mnist", "cifar10": "cifar10"}
 
 
 def _build_registry(config):
@@ -64,6 +70,13 @@ def _build_registry(config):
         for meth in exp["methods"]:
             meth = {"rate": 0.0, "train_rate": 0.0, **meth}
             meth.setdefault("sigma_train", meth["sigma"])
+            if meth.get("radius", "exact") == "paper_clamp":
+                loader = config["datasets"][exp["dataset"]]["loader"]
+                if loader not in CLAMP_OF_LOADER:
+                    _fail(where, f"method {meth['label']!r}: radius: paper_clamp needs the "
+                          f"paper's constants, which exist for {sorted(CLAMP_OF_LOADER)} "
+                          f"only, not {loader!r}")
+                meth["clamp"] = CLAMP_OF_LOADER[loader]
             cert_m = {**cert, **({"noise_seed": meth["noise_seed"]} if "noise_seed" in meth else {})}
             model = _model_id(exp["dataset"], exp["training"], meth, k, m)
             models[model] = {"dataset": exp["dataset"], "recipe": exp["training"],
@@ -72,7 +85,8 @@ def _build_registry(config):
             evaluation = _evaluation_id(meth, cert_m, k, m)
             evaluations[evaluation] = {**cert_m, "sigma": meth["sigma"], "rate": meth["rate"],
                                        "k": k, "m": m, "sigma_max": meth.get("sigma_max"),
-                                       "sigma_mean": meth.get("sigma_mean")}
+                                       "sigma_mean": meth.get("sigma_mean"),
+                                       "clamp": meth.get("clamp")}
             baselines = meth.get("baseline", [])
             baselines = [baselines] if isinstance(baselines, str) else list(baselines)
             if not baselines and (meth["rate"] > 0 or meth["train_rate"] > 0):
@@ -249,7 +263,7 @@ def certify_args(wc, input):
     if ev["rate"] > 0:
         args += (f" --rate {ev['rate']} --k {ev['k']} --m {ev['m']}"
                  f" --distances {input.distances}")
-    for key in ("sigma_max", "sigma_mean"):
+    for key in ("sigma_max", "sigma_mean", "clamp"):
         if ev.get(key) is not None:
             args += f" --{key.replace('_', '-')} {ev[key]}"
     return f"{dataset_spec(m['dataset'])} {args} {device()}"

@@ -130,3 +130,17 @@ def test_smoothed_class_of_a_halfspace_is_the_halfspace(rng):
     got = smoothed_class(Halfspace(w, 0.0), torch.as_tensor(x, dtype=torch.float32), sigma,
                          n=2000, num_classes=2)
     np.testing.assert_array_equal(got, (x @ w > 0).astype(int))
+
+
+def test_the_papers_clamp_is_an_evaluation_option(halfspace_inputs):
+    """radius: paper_clamp certifies with Appendix D's clamp: never a larger radius, and
+    the clamp is recorded (its own run in the aggregation)."""
+    model, x, _ = halfspace_inputs
+    x = x[:40]
+    kwargs = dict(n0=100, n=2000, alpha=0.001, num_classes=2, rate=0.01, batch_size=4000)
+    exact = certify(model, x, np.ones(40, dtype=np.int64), np.arange(40), 0.25, **kwargs)
+    clamped = certify(model, x, np.ones(40, dtype=np.int64), np.arange(40), 0.25,
+                      clamp="cifar10", **kwargs)
+    assert (clamped.radius <= exact.radius * (1 + 1e-6)).all()
+    assert (clamped.radius < exact.radius).any()
+    np.testing.assert_array_equal(clamped.predict, exact.predict)

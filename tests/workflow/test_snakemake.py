@@ -27,9 +27,9 @@ def test_default_config_dag(tmp_path):
     assert done.returncode == 0, done.stderr
     jobs = job_counts(done.stdout)
     # 6 datasets; 18 trainings (one noise-free model for sectors and for each cone,
-    # digits, MNIST) x 3 seeds; runs: sectors 5, cones 4 + 3 + 3, digits 3, MNIST 3
+    # digits, MNIST) x 3 seeds; runs: sectors 5, cones 4 + 3 + 3, digits 3, MNIST 4
     assert jobs["dataset"] == 6 and jobs["train"] == 6 * 3 and jobs["knn"] == 6
-    assert jobs["certify"] == (5 + 10 + 3 + 3) * 3 and jobs["report"] == 6
+    assert jobs["certify"] == (5 + 10 + 3 + 4) * 3 and jobs["report"] == 6
     assert jobs["regions"] == 2  # the 2-D experiments: sectors and the cone at N = 2
 
 
@@ -50,7 +50,7 @@ def test_paper_config_dag(tmp_path):
     jobs = job_counts(done.stdout)
     assert jobs["dataset"] == 2 and jobs["report"] == 18 and jobs["theory"] == 1
     # every model is shared by the evaluations that use it: far fewer trainings than runs
-    assert jobs["train"] == 179 and jobs["certify"] == 3850
+    assert jobs["train"] == 179 and jobs["certify"] == 4330
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):
@@ -75,3 +75,15 @@ def test_a_baseline_list_naming_an_unknown_method_fails_at_parse_time(tmp_path):
                                                                 "sigma=0.4 (control)"]
     path.write_text(yaml.safe_dump(config))
     assert dry_run(tmp_path, path).returncode == 0
+
+
+def test_the_papers_clamp_needs_the_papers_constants(tmp_path):
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"cone2": config["experiments"]["cone2"]}
+    config["experiments"]["cone2"]["methods"][1]["radius"] = "paper_clamp"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = dry_run(tmp_path, path)
+    assert done.returncode != 0
+    assert "paper_clamp needs the paper's constants" in done.stderr + done.stdout
