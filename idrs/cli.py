@@ -16,6 +16,18 @@ def _theory(args):
         print(path)
 
 
+def _paper_check(args):
+    from pathlib import Path
+
+    from .paper_check import check, claims_markdown, verdicts_markdown, write_paper_check
+    if not (Path(args.results) / "report").is_dir():
+        raise FileNotFoundError(f"{args.results} has no report/ folder: run the workflow "
+                                "(make run, or snakemake --configfile ...) first.")
+    verdicts, claims = (write_paper_check if args.write else check)(args.results, args.config)
+    print(verdicts_markdown(verdicts, args.config))
+    print(claims_markdown(claims, args.config))
+
+
 def _radius(args):
     from .radius import cohen_radius, idrs_radius
     if args.rate == 0 and args.clamp is None:
@@ -151,6 +163,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", default="results/theory",
                    help="output folder (default: results/theory)")
     p.set_defaults(func=_theory)
+
+    p = sub.add_parser("paper-check", help="print every printed cell of the paper beside "
+                       "ours with a verdict, and the paper's claims with their paired tests")
+    p.add_argument("results", help="the workflow's results folder (with report/ and theory/)")
+    p.add_argument("--config", default="default", choices=["default", "toys", "paper"],
+                   help="whose registered cells and claims (default: default)")
+    p.add_argument("--write", action="store_true",
+                   help="also write results/paper/ (verdicts, claims, the paper's tables)")
+    p.set_defaults(func=_paper_check)
 
     p = sub.add_parser("radius", help="print one certified radius (Theorem 3.2; rate 0: Cohen)")
     p.add_argument("--p-a", type=float, required=True, help="lower bound of p_A")

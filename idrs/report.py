@@ -8,7 +8,8 @@
   abstention and misclassification (Tables 4, 11), class-wise accuracy std (Table 3), ACR,
   mean and median sigma(x), certified accuracy at a few radii, and the paper's printed
   values where the config gives them;
-* ``per_class.csv``: accuracy of every class, per method and seed.
+* ``per_class.csv``: accuracy of every class, per method and seed; ``runs.csv``: every
+  metric per method and seed.
 * ``comparisons.{csv,md,tex}``: each method against its baseline, per metric: the mean
   difference, its 95% confidence interval and p-values (:mod:`idrs.comparison`): a
   paired t-test over shared seeds with a Wilcoxon check (Welch's test for unmatched runs
@@ -144,6 +145,7 @@ def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
                   f"{title}: mean ± std over seeds (certified_r: certified accuracy at radius "
                   "r; acr: average certified radius; sigma: sigma(x) over the inputs)")
     table.to_csv(outdir / "summary_numbers.csv", index=False)
+    runs.to_csv(outdir / "runs.csv", index=False)  # per seed: what idrs.paper_check reads
     comparison = comparison_table(records, runs, comparisons, metrics, table_radii)
     _write_tables(comparison, outdir / "comparisons",
                   f"{title}: method minus baseline, 95% CI; paired t-test over shared seeds "

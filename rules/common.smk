@@ -198,7 +198,8 @@ def experiment_inputs(experiment):
 REPORT_FIGURES = ["certified_accuracy", "accuracy", "classwise", "radius_distance"]
 REPORT_FILES = [f"{f}.{ext}" for f in REPORT_FIGURES for ext in ("png", "pdf")] + [
     "summary.csv", "summary.md", "summary.tex", "comparisons.csv", "comparisons.md",
-    "comparisons.tex", "per_class.csv"]
+    "comparisons.tex", "per_class.csv", "runs.csv"]
+PAPER_FILES = ["verdicts.csv", "verdicts.md", "claims.csv", "claims.md"]
 THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 
 
@@ -209,6 +210,7 @@ def get_final_output():
     out += [RESULTS / "report" / e / f for e in EXPERIMENTS for f in REPORT_FILES]
     out += [RESULTS / "report" / e / f"decision_regions.{ext}" for e, exp in EXPERIMENTS.items()
             if exp.get("decision_regions") for ext in ("png", "pdf")]
+    out += [RESULTS / "paper" / f for f in PAPER_FILES]
     return out
 
 

@@ -9,6 +9,7 @@ rule report:
         **{f"{f}_png": report_output(f"{f}.png", f"{f}.rst") for f in REPORT_FIGURES},
         **{f"{f}_pdf": RESULTS / "report" / "{experiment}" / f"{f}.pdf" for f in REPORT_FIGURES},
         per_class=RESULTS / "report" / "{experiment}" / "per_class.csv",
+        runs=RESULTS / "report" / "{experiment}" / "runs.csv",
         summary_csv=report_output("summary.csv", "summary.rst"),
         summary_md=RESULTS / "report" / "{experiment}" / "summary.md",
         summary_tex=RESULTS / "report" / "{experiment}" / "summary.tex",
@@ -29,3 +30,26 @@ rule report:
     localrule: True
     script:
         "../workflow_scripts/report.py"
+
+
+# Does the paper hold? Every registered printed cell beside ours, and the paper's claims
+# decided by the experiments' paired comparisons (idrs.paper_check); first in the report.
+rule paper_check:
+    input:
+        runs=[RESULTS / "report" / e / "runs.csv" for e in EXPERIMENTS],
+        comparisons=[RESULTS / "report" / e / "comparisons.csv" for e in EXPERIMENTS],
+        table1=RESULTS / "theory" / "table1.csv",
+    output:
+        verdicts=report(RESULTS / "paper" / "verdicts.csv", caption="../report/verdicts.rst",
+                        category="0. Does the paper hold?"),
+        verdicts_md=RESULTS / "paper" / "verdicts.md",
+        claims=report(RESULTS / "paper" / "claims.csv", caption="../report/claims.rst",
+                      category="0. Does the paper hold?"),
+        claims_md=RESULTS / "paper" / "claims.md",
+    params:
+        registry=config["paper_registry"],
+    log:
+        "logs/paper_check.log",
+    localrule: True
+    shell:
+        "idrs paper-check {RESULTS} --config {params.registry} --write > {log} 2>&1"

@@ -48,9 +48,9 @@ def test_paper_config_dag(tmp_path):
     done = dry_run(tmp_path, REPO / "config" / "paper.yaml")
     assert done.returncode == 0, done.stderr
     jobs = job_counts(done.stdout)
-    assert jobs["dataset"] == 2 and jobs["report"] == 18 and jobs["theory"] == 1
+    assert jobs["dataset"] == 2 and jobs["report"] == 21 and jobs["theory"] == 1
     # every model is shared by the evaluations that use it: far fewer trainings than runs
-    assert jobs["train"] == 179 and jobs["certify"] == 4330
+    assert jobs["train"] == 195 and jobs["certify"] == 4490 and jobs["paper_check"] == 1
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):
