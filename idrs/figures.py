@@ -140,29 +140,20 @@ def radius_distance_figure(records: pd.DataFrame, title: str):
     return fig
 
 
-def save(fig, stem) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` and close the figure."""
-    stem = Path(stem)
-    paths = [stem.with_suffix(suffix) for suffix in (".png", ".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    _pyplot().close(fig)
-    return paths
-
-
 def regions_figure(x, y, circles, grid_x, grid_y, decisions: dict, title: str):
     """The paper's Figure 1 (left, middle) / Figure 8 (right) for 2-D data.
 
     Left: the test points by class, with circles of radius ``circles`` (sigma(x) at each
-    point). Right: the same points and the decision boundary of each smoothed classifier
+    point). Middle: the same points and the decision boundary of each smoothed classifier
     in ``decisions`` ({method: predicted class on the grid ``grid_x`` x ``grid_y``,
-    shape (len(grid_y), len(grid_x))}), one colour per method.
+    shape (len(grid_y), len(grid_x))}), one colour per method. Right: the same, zoomed on
+    the lattice points where the methods disagree (Figure 1's middle panel).
     """
     plt = _pyplot()
     from matplotlib.collections import EllipseCollection
     from matplotlib.lines import Line2D
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5))
-    for ax in (left, right):
+    fig, (left, middle, zoom) = plt.subplots(1, 3, figsize=(16, 5))
+    for ax in (left, middle, zoom):
         ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, zorder=3)
         ax.set_aspect("equal")
         ax.set(xlim=(grid_x[0], grid_x[-1]), ylim=(grid_y[0], grid_y[-1]))
@@ -173,13 +164,33 @@ def regions_figure(x, y, circles, grid_x, grid_y, decisions: dict, title: str):
                                           linewidths=0.4, alpha=0.5))
     left.set_title("test points and sigma(x) (circle radius)")
     handles = []
-    for (method, decision), color in zip(decisions.items(), ["tab:red", "tab:green",
-                                                            "tab:blue", "tab:orange"]):
-        right.contour(grid_x, grid_y, np.asarray(decision, dtype=float),
-                      levels=np.arange(np.max(decision)) + 0.5, colors=color)
+    colors = ["tab:red", "tab:green", "tab:blue", "tab:orange"]
+    for (method, decision), color in zip(decisions.items(), colors):
+        for ax in (middle, zoom):
+            ax.contour(grid_x, grid_y, np.asarray(decision, dtype=float),
+                       levels=np.arange(np.max(decision)) + 0.5, colors=color)
         handles.append(Line2D([], [], color=color, label=method))
-    right.legend(handles=handles, fontsize=8)
-    right.set_title("decision boundaries of the smoothed classifiers")
+    middle.legend(handles=handles, fontsize=8)
+    middle.set_title("decision boundaries of the smoothed classifiers")
+    stacked = np.stack([np.asarray(d) for d in decisions.values()])
+    rows, cols = np.nonzero((stacked != stacked[0]).any(axis=0))
+    if len(rows):
+        pad_x, pad_y = 0.1 * np.ptp(grid_x), 0.1 * np.ptp(grid_y)
+        zoom.set(xlim=(grid_x[cols.min()] - pad_x, grid_x[cols.max()] + pad_x),
+                 ylim=(grid_y[rows.min()] - pad_y, grid_y[rows.max()] + pad_y))
+        zoom.set_title(f"zoom: where they disagree ({len(rows)} lattice points)")
+    else:
+        zoom.set_title("the smoothed classifiers agree everywhere on the lattice")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def save(fig, stem) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` and close the figure."""
+    stem = Path(stem)
+    paths = [stem.with_suffix(suffix) for suffix in (".png", ".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    _pyplot().close(fig)
+    return paths

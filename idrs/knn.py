@@ -84,14 +84,20 @@ def _candidate_search(ref, backend, use_gpu):
 
     ``backend``: ``"faiss"`` (``IndexFlatL2``, on the GPU when FAISS has one),
     ``"torch"`` (a GEMM and ``topk``, on CUDA when available) or ``"auto"``: FAISS where
-    it has a GPU, else torch, whose CPU GEMM was measured about 5x faster than
-    faiss-cpu 1.15's search here (``benchmarks/knn.py``).
+    it has a GPU, else torch (also without FAISS installed), whose CPU GEMM was measured
+    about 5x faster than faiss-cpu 1.15's search here (``benchmarks/knn.py``).
     """
     import torch
     check_option(backend, "backend", ("auto", "faiss", "torch"))
     cuda = use_gpu and torch.cuda.is_available()
-    if backend in ("auto", "faiss"):
+    try:
         import faiss
+    except ImportError:
+        if backend == "faiss":
+            raise ImportError("backend='faiss' needs FAISS: pip install faiss-cpu (or "
+                              "faiss-gpu-cu12), or use backend='torch'.") from None
+        faiss = None
+    if faiss is not None and backend in ("auto", "faiss"):
         gpu = use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
         if backend == "faiss" or gpu:
             index = faiss.IndexFlatL2(ref.shape[1])

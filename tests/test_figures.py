@@ -95,7 +95,7 @@ def test_regions_figure_draws_sigma_circles_and_one_boundary_per_method(rng):
     decisions = {"const": (xx > 0).astype(int), "idrs": (xx > 0.1).astype(int)}
     circles = rng.uniform(0.05, 0.2, 30)
     fig = figures.regions_figure(x, (x[:, 0] > 0).astype(int), circles, gx, gy, decisions, "t")
-    left, right = fig.axes
+    left, right, zoom = fig.axes
     ellipses = [c for c in left.collections if isinstance(c, EllipseCollection)][0]
     np.testing.assert_allclose(ellipses._widths, circles)  # matplotlib stores half-widths
     boundaries = [c for c in right.collections if not isinstance(c, PathCollection)]
@@ -105,3 +105,7 @@ def test_regions_figure_draws_sigma_circles_and_one_boundary_per_method(rng):
         xs = np.concatenate([p.vertices[:, 0] for p in contour.get_paths()])
         assert np.all(np.abs(xs - at) <= gx[1] - gx[0])
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["const", "idrs"]
+    # the zoom frames the columns where the two decisions differ (0 < x <= 0.1), padded
+    lo, hi = zoom.get_xlim()
+    assert lo < 0.0 and hi > 0.1 and hi - lo < 2 * (gx[-1] - gx[0])
+    assert "disagree (20 lattice points)" in zoom.get_title()
