@@ -93,6 +93,15 @@ def _shard(model_path, spec, start, stop, skip, device):
     return ds, model, meta, idx, torch.as_tensor(ds.x_test[idx], device=device)
 
 
+def _sigma_b(test_distances, sigma, rate, m, sigma_max, sigma_mean):
+    """sigma_b of Equation 1: ``sigma``, or calibrated so that the capped sigma(x)
+    averages ``sigma_mean`` over the whole test split (a constant fixed before
+    certifying, so sigma(x) stays a function of x alone)."""
+    if sigma_mean is None:
+        return float(sigma)
+    return calibrate_sigma_b(test_distances, sigma_mean, rate, m, sigma_max)
+
+
 def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean):
     """sigma per input, its kNN distance, sigma_b (calibrated to ``sigma_mean``) and the
     slack of sigma(x)'s semi-elasticity as computed (:func:`idrs.sigma.log_sigma_slack`)."""
@@ -102,10 +111,7 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
         raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
                          "--m.")
     every = _distances(ds, distances, "test", k)
-    if sigma_mean is not None:
-        # sigma_b such that the capped sigma(x) averages sigma_mean over the whole test
-        # split (a constant fixed before certifying: sigma(x) stays a function of x alone)
-        sigma = calibrate_sigma_b(every, sigma_mean, rate, m, sigma_max)
+    sigma = _sigma_b(every, sigma, rate, m, sigma_max, sigma_mean)
     d = every[idx]
     sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
     return sig, d, float(sigma), log_sigma_slack(d, sig, rate, m, ds.dim, k)
@@ -189,8 +195,8 @@ def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title,
         model, _ = load_model(path, device)
         if ev["rate"] > 0:
             test_d = knn_mean_distance(ds.x_test, ds.x_train, ev["k"], use_gpu=False)
-            sigma_b = (ev["sigma"] if ev.get("sigma_mean") is None else calibrate_sigma_b(
-                test_d, ev["sigma_mean"], ev["rate"], ev["m"], ev.get("sigma_max")))
+            sigma_b = _sigma_b(test_d, ev["sigma"], ev["rate"], ev["m"], ev.get("sigma_max"),
+                               ev.get("sigma_mean"))
             grid_d = knn_mean_distance(points, ds.x_train, ev["k"], use_gpu=False)
             sigma, test_sigma = (sigma_from_distance(d, sigma_b, ev["rate"], ev["m"],
                                                      ev.get("sigma_max"))

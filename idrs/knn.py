@@ -147,12 +147,11 @@ def _gemm_bound(q_norms, ref_norm, dim, unit):
     return _gamma(dim + 4, unit) * (q_norms + ref_norm) ** 2
 
 
-def _exhaustive(q64, ref, k, rows, exclude_self):
+def _exhaustive(q64, ref, ref_sq, k, rows, exclude_self):
     """Mean distance of the queries ``rows`` by a float64 GEMM filter over the whole
     reference set, then exact differences: every point within twice the filter's error
     bound of its k-th value is kept, so the neighbour set is exact."""
     out = np.empty(len(rows))
-    ref_sq = np.einsum("ij,ij->i", ref, ref, dtype=np.float64)
     q_sq = np.einsum("ij,ij->i", q64[rows], q64[rows])
     eta = _gemm_bound(np.sqrt(q_sq), float(np.sqrt(ref_sq.max())), ref.shape[1], U64)
     step = max(1, _GEMM_ELEMENTS // len(ref))
@@ -237,8 +236,8 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
     dim = q.shape[1]
     q64 = q.astype(np.float64)
     search, unit = _candidate_search(ref, backend, use_gpu)
-    eta = _gemm_bound(np.sqrt(np.einsum("ij,ij->i", q64, q64)),
-                      float(np.sqrt(np.einsum("ij,ij->i", ref, ref, dtype=np.float64).max())),
+    ref_sq = np.einsum("ij,ij->i", ref, ref, dtype=np.float64)
+    eta = _gemm_bound(np.sqrt(np.einsum("ij,ij->i", q64, q64)), float(np.sqrt(ref_sq.max())),
                       dim, unit)
     g_sq = _gamma(dim + 2, U64)  # float64 sum of squares (distance_error_bound)
     width = min(len(ref), k + (max(8, k) if margin is None else int(margin))
@@ -260,7 +259,7 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
     if unproven and (rows := np.concatenate(unproven)).size:
         log.info("%d of %d queries not provably complete after the float32 search: "
                  "decided by the float64 exhaustive search", rows.size, len(q))
-        out[rows] = _exhaustive(q64, ref, k, rows, exclude_self)
+        out[rows] = _exhaustive(q64, ref, ref_sq, k, rows, exclude_self)
     return out
 
 

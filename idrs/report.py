@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from . import figures
-from .comparison import compare_runs, holm, mcnemar_pooled
 from .aggregate import certified_accuracy, per_class_accuracy, summarise_run
+from .comparison import compare_runs, holm, mcnemar_pooled
 
 log = logging.getLogger(__name__)
 

@@ -143,11 +143,10 @@ def dataset_config(name):
 
 def dataset_spec(name):
     """The arguments of `idrs` that select a configured dataset."""
-    d = config["datasets"][name]
-    args = f"--dataset {d['loader']} --root {config['data_root']} --data-seed {d['seed']}"
-    args += "".join(f" --data-option {key}={value}"
-                    for key, value in _generator_options(name).items())
-    return args + (f" --dim-data {d['dim']}" if d.get("dim") is not None else "")
+    d = dataset_config(name)
+    args = f"--dataset {d['name']} --root {d['root']} --data-seed {d['seed']}"
+    args += "".join(f" --data-option {key}={value}" for key, value in d["options"].items())
+    return args + (f" --dim-data {d['dim']}" if d["dim"] is not None else "")
 
 
 def test_size(name):
