@@ -63,7 +63,7 @@ def read_cohen_tsv(path, *, dataset, arch, sigma, model=None, seed=0) -> pd.Data
     records["dataset"], records["arch"] = dataset, arch
     records["model"] = model or f"published:{path}"
     for key, value in {"train_seed": seed, "sigma_train": float(sigma), "train_rate": 0.0,
-                       "sigma_b": float(sigma), "rate": 0.0, "k": -1, "m": np.nan, "clamp": "", "n0": -1,
+                       "sigma_b": float(sigma), "rate": 0.0, "k": -1, "m": np.nan, "clamp": "", "precision": "", "compile": "", "n0": -1,
                        "alpha": np.nan, "noise_seed": -1, "shard_start": 0, "shard_stop": -1,
                        "skip": 1, "code_version": f"imported by idrs {__version__}"}.items():
         records[key] = value

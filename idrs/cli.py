@@ -77,7 +77,7 @@ def _train(args):
 
 def _shard(args):
     return dict(start=args.start, stop=args.stop, skip=args.skip, seed=args.seed,
-                batch_size=args.batch, device=args.device)
+                batch_size=args.batch, device=args.device, amp=args.amp, compile=args.compile)
 
 
 def _certify(args):
@@ -85,8 +85,7 @@ def _certify(args):
     records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
                           distances=args.distances, k=args.k, m=args.m,
                           sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0,
-                          n=args.n, alpha=args.alpha, amp=args.amp,
-                          channels_last=args.channels_last, clamp=args.clamp, **_shard(args))
+                          n=args.n, alpha=args.alpha, channels_last=args.channels_last, clamp=args.clamp, **_shard(args))
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
@@ -140,7 +139,13 @@ def _add_sampling(p):
     p.add_argument("--stop", type=int, default=None, help="end of the test indices (default: all)")
     p.add_argument("--skip", type=int, default=1, help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch", type=int, default=1000, help="samples per forward pass (default: 1000)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="samples per forward pass (default: 1000 on the CPU, 2048 on CUDA)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast of the base classifier (default: on CUDA only)")
+    p.add_argument("--compile", choices=["none", "default", "max-autotune"], default=None,
+                   help="torch.compile mode of the base classifier (default: max-autotune on "
+                        "CUDA, none on the CPU)")
     _add_device(p)
 
 
@@ -225,7 +230,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--clamp", choices=["mnist", "cifar10"], default=None,
                    help="the paper's Appendix D clamp instead of the exact radius (sound, "
                         "smaller; reproduces the paper's numbers as printed)")
-    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last image layout (default: on the CPU or with --amp)")
     p.set_defaults(func=_certify)

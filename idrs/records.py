@@ -22,7 +22,8 @@ RECORD_COLUMNS = [
     "idx", "label", "predict", "radius", "correct", "time",
     "sigma", "knn_distance", "count_top", "n", "p_a",
     "dataset", "arch", "model", "train_seed", "sigma_train", "train_rate", "sigma_b", "rate",
-    "k", "m", "clamp", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip", "code_version"]
+    "k", "m", "clamp", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip",
+    "precision", "compile", "code_version"]
 
 
 class TableError(ValueError):

@@ -1,9 +1,9 @@
 """Monte Carlo PREDICT and CERTIFY of Gaussian-smoothed classifiers (Cohen et al. 2019),
 with a constant sigma or an input-dependent sigma(x) (Súkeník et al. 2022).
 
-Speed: noise is drawn on the model's device, predictions are counted there with
-``torch.bincount`` and copied to the host once per call, and forward passes are filled
-with the noise of several inputs when one input's samples are fewer than a batch.
+Speed: noise is drawn on the model's device, predictions are counted there and copied
+to the host once per call, nothing in the loop waits for the device, and every forward
+pass but a call's last is a full batch (the noise of consecutive inputs shares batches).
 
 Reproducibility by index: the noise of test index ``i`` comes from its own generator,
 seeded from ``(seed, i, stage)``, and is drawn in chunks whose size depends only on ``n``
@@ -23,7 +23,7 @@ from .aggregate import certified_accuracy  # noqa: F401  (public here too)
 from .radius import cohen_radius, idrs_radius
 from .stats import clopper_pearson_lower, predict_test
 
-__all__ = ["ABSTAIN", "sample_counts", "certify", "predict", "smoothed_class",
+__all__ = ["ABSTAIN", "sample_counts", "default_batch_size", "certify", "predict", "smoothed_class",
            "certified_accuracy", "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
@@ -46,8 +46,21 @@ def noise_seed(seed: int, index: int, stage: int) -> int:
     return int((int(state[0]) << 32 | int(state[1])) & ((1 << 63) - 1))
 
 
+#: Default samples per forward pass: CUDA takes larger batches (``benchmarks/gpu_check.sh``).
+BATCH_SIZE = {"cpu": 1000, "cuda": 2048}
+#: ... but no default batch holds more than this many input elements (512 MB of float32).
+BATCH_ELEMENTS = 1 << 27
+
+
+def default_batch_size(device, dim=1) -> int:
+    """Samples per forward pass when none is given: :data:`BATCH_SIZE` by device type,
+    capped at :data:`BATCH_ELEMENTS` elements of inputs of ``dim`` elements each."""
+    size = BATCH_SIZE.get(torch.device(device).type, BATCH_SIZE["cpu"])
+    return max(1, min(size, BATCH_ELEMENTS // max(1, int(dim))))
+
+
 @torch.inference_mode()
-def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=1000,
+def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=None,
                   amp=False, channels_last=None):
     """How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
 
@@ -63,10 +76,15 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         Dataset indices of the inputs: they seed the noise.
     n : int
         Samples per input.
-    batch_size : int
-        Samples per forward pass.
+    batch_size : int or None
+        Samples per forward pass; None: :func:`default_batch_size`. Every forward pass
+        is full but the call's last: the noise of consecutive inputs shares batches. On
+        CUDA the last is padded to a full batch too (its extra rows are not counted), so
+        every pass has one shape: cuDNN's autotuner and ``torch.compile`` meet it once.
     amp : bool
-        Mixed precision (CUDA only).
+        bfloat16 autocast (CUDA only). The noisy input ``x + sigma * eps`` is formed in
+        float32 and cast inside the model, so the cast is part of the base classifier
+        and the certificate stays sound.
     channels_last : bool or None
         Image batches in channels_last layout (the model is converted in place). None:
         on the CPU, where oneDNN convolutions run about 2.5x faster in it, or with AMP.
@@ -77,49 +95,57 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     """
     device = x.device
     m, shape = len(x), tuple(x.shape[1:])
-    chunk = max(1, min(n, NOISE_ELEMENTS // max(1, int(np.prod(shape)))))
+    dim = int(np.prod(shape))
+    batch_size = batch_size or default_batch_size(device, dim)
+    chunk = max(1, min(n, NOISE_ELEMENTS // max(1, dim)))
     sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float32), device=device)
     counts = torch.zeros(m * num_classes, dtype=torch.int64, device=device)
     if channels_last is None:
         channels_last = device.type == "cpu" or amp
-    channels_last = channels_last and x.dim() == 4
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    pending, slots, filled = [], [], 0
+    layout = (torch.channels_last if channels_last and x.dim() == 4
+              else torch.contiguous_format)
+    if layout is torch.channels_last:
+        model = model.to(memory_format=layout)
+    # One batch is assembled in place: noise of each input's chunks, then who owns each row.
+    # Nothing here waits for the device (no .item(), no bincount sizing), so the host
+    # queues forward passes ahead of the GPU.
+    noise = torch.zeros((batch_size, *shape), device=device)
+    owner = torch.zeros(batch_size, dtype=torch.int64, device=device)
+    padded = device.type == "cuda"
+    ones = torch.ones(batch_size, dtype=torch.int64, device=device)
+    view = (-1,) + (1,) * len(shape)
 
-    def flush():
-        batch = torch.cat(pending)
-        owner = torch.cat(slots)
-        for start in range(0, len(batch), batch_size):
-            part = batch[start:start + batch_size]
-            if channels_last:
-                part = part.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-                pred = model(part).argmax(1)
-            counts.add_(torch.bincount(owner[start:start + batch_size] * num_classes + pred,
-                                       minlength=m * num_classes))
-        pending.clear()
-        slots.clear()
+    def forward(rows):
+        who = owner if padded else owner[:rows]
+        batch = torch.addcmul(x[who], noise[:len(who)], sigma[who].reshape(view))
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=amp and device.type == "cuda"):
+            pred = model(batch.contiguous(memory_format=layout)).argmax(1)
+        counts.index_add_(0, who[:rows] * num_classes + pred[:rows], ones[:rows])
 
+    filled = 0
     for slot in range(m):
         gen = torch.Generator(device=device).manual_seed(noise_seed(seed, indices[slot], stage))
         remaining = n
         while remaining:
             c = min(chunk, remaining)
-            noise = torch.randn((c, *shape), generator=gen, device=device)
-            pending.append(x[slot] + noise * sigma[slot])
-            slots.append(torch.full((c,), slot, dtype=torch.int64, device=device))
-            filled, remaining = filled + c, remaining - c
-            if filled >= batch_size:
-                flush()
-                filled = 0
-    if pending:
-        flush()
+            draw = torch.randn((c, *shape), generator=gen, device=device)
+            remaining -= c
+            while c:  # a chunk may straddle batches
+                take = min(c, batch_size - filled)
+                noise[filled:filled + take] = draw[len(draw) - c:len(draw) - c + take]
+                owner[filled:filled + take] = slot
+                filled, c = filled + take, c - take
+                if filled == batch_size:
+                    forward(filled)
+                    filled = 0
+    if filled:
+        forward(filled)
     return counts.reshape(m, num_classes).cpu().numpy()
 
 
 def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
-            batch_size=1000, amp=False, channels_last=None, knn_distance=None,
+            batch_size=None, amp=False, channels_last=None, knn_distance=None,
             sigma_slack=0.0, clamp=None):
     """Cohen et al.'s CERTIFY for every input; one record (row) per input.
 
@@ -177,7 +203,7 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
 
 
 def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
-            batch_size=1000, amp=False, channels_last=None):
+            batch_size=None, amp=False, channels_last=None):
     """Cohen et al.'s PREDICT: the top class where the two-sided binomial test of the two
     largest counts rejects equality at level ``alpha``, otherwise abstain (-1)."""
     started = time.perf_counter()
@@ -198,7 +224,7 @@ def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
                          "time": np.full(len(x), elapsed / max(len(x), 1)), "sigma": sigma})
 
 
-def smoothed_class(model, x, sigma, *, n, num_classes, seed=0, batch_size=1000):
+def smoothed_class(model, x, sigma, *, n, num_classes, seed=0, batch_size=None):
     """The smoothed classifier's class, the most frequent of ``n`` noisy predictions
     (no test, no abstention: for drawing decision regions). Input ``j`` is seeded by
     ``j``."""

@@ -43,6 +43,8 @@ def _evaluation_id(method, cert, k, m):
     key += f"-n0{cert['n0']}-n{cert['n']}-a{_g(cert['alpha'])}-skip{cert['skip']}"
     if cert.get("max") is not None:
         key += f"-max{cert['max']}"
+    if cert.get("amp") is not None:  # a chosen precision; else the device's (see records)
+        key += "-bf16" if cert["amp"] else "-fp32"
     return key + f"-noise{cert['noise_seed']}"
 
 
@@ -259,8 +261,13 @@ def certify_args(wc, input):
     m, ev = MODELS[wc.model], EVALUATIONS[wc.evaluation]
     start, stop = shard_ranges(wc.model, wc.evaluation)[int(wc.shard)]
     args = (f"--sigma {ev['sigma']} --n0 {ev['n0']} --n {ev['n']} --alpha {ev['alpha']} "
-            f"--skip {ev['skip']} --start {start} --stop {stop} --seed {ev['noise_seed']} "
-            f"--batch {ev['batch']}")
+            f"--skip {ev['skip']} --start {start} --stop {stop} --seed {ev['noise_seed']}")
+    if ev.get("batch") is not None:  # else the device's default
+        args += f" --batch {ev['batch']}"
+    if ev.get("amp") is not None:
+        args += " --amp" if ev["amp"] else " --no-amp"
+    if ev.get("compile") is not None:
+        args += f" --compile {ev['compile']}"
     if ev["rate"] > 0:
         args += (f" --rate {ev['rate']} --k {ev['k']} --m {ev['m']}"
                  f" --distances {input.distances}")

@@ -147,9 +147,9 @@ def test_fallback_search_is_exact_when_distances_concentrate(rng, monkeypatch):
     q = rng.random((50, 512), dtype=np.float32)
     fallback = []
 
-    def counted(q64, reference, reference_sq, k, rows, exclude_self):
+    def counted(q64, reference, reference_sq, k, rows, *args):
         fallback.extend(rows)
-        return exhaustive(q64, reference, reference_sq, k, rows, exclude_self)
+        return exhaustive(q64, reference, reference_sq, k, rows, *args)
     exhaustive = knn_module._exhaustive
     monkeypatch.setattr(knn_module, "_exhaustive", counted)
     got = knn_mean_distance(q, ref, 10, margin=1, backend="torch")

@@ -1,0 +1,238 @@
+"""The GPU check behind ``benchmarks/gpu_check.sh``: certification, kNN and training
+throughput on one CUDA device, printed as one Markdown table, row by row as measured.
+
+Throughput does not depend on the weights or the pixels, so the models are untrained
+and the inputs uniform random CIFAR10- and MNIST-shaped arrays. Seconds per image are
+for n0 = 100 plus n = 100,000 samples (Cohen et al.'s and the paper's setting).
+
+    python benchmarks/gpu_check.py [--images 4] [--budget 360]
+
+``--budget`` (seconds) skips the optional rows (torch.compile, extra batch sizes) once
+that much time has passed, so the whole check stays inside a lease. Also runs on the
+CPU with tiny sizes (``--smoke``), which is how the test suite keeps it working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from certify_throughput import CohenSmooth  # noqa: E402  (the baseline, one definition)
+
+from idrs.data import ArrayDataset  # noqa: E402
+from idrs.knn import knn_mean_distance  # noqa: E402
+from idrs.models import build_model, inference_model  # noqa: E402
+from idrs.smoothing import certify, default_batch_size  # noqa: E402
+from idrs.train import train  # noqa: E402
+from idrs.train_config import TrainConfig  # noqa: E402
+
+N0, ALPHA, SIGMA = 100, 0.001, 0.25
+
+
+class Table:
+    """Markdown rows printed as they are measured (a cut-off run keeps what it had)."""
+
+    def __init__(self, started):
+        self.started = started
+        print("| measurement | value | notes |\n|---|---|---|", flush=True)
+
+    def row(self, what, value, notes=""):
+        print(f"| {what} | {value} | {notes} |", flush=True)
+
+    def elapsed(self):
+        return time.perf_counter() - self.started
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device):
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def certify_rows(table, device, args):
+    """Seconds per image: Cohen's loop, then idrs.smoothing's paths."""
+    shape, n = (3, 32, 32), args.n
+    model = build_model(args.arch, shape, 10, (0.5,) * 3, (0.25,) * 3).to(device).eval()
+    x = torch.rand((args.images, *shape), device=device)
+    labels, idx = np.zeros(len(x), dtype=np.int64), np.arange(len(x))
+
+    cohen_model = copy.deepcopy(model)
+    smooth = CohenSmooth(cohen_model, 10, SIGMA, device)
+    smooth.certify(x[:1], N0, args.cohen_batch * 2, ALPHA, args.cohen_batch)  # warm-up
+    cohen = timed(lambda: smooth.certify(x[:1], N0, n, ALPHA, args.cohen_batch), device)
+    table.row(f"Cohen et al.'s certify loop, {args.arch}, batch {args.cohen_batch}",
+              f"{cohen:.3f} s/image", "1 image; their code's loop, as published")
+
+    def variant(label, optional=False, fold=False, compile=None, benchmark=False, **kw):
+        """One engine path: ``fold``/``compile`` go to inference_model (``compile``: a
+        torch.compile mode), ``benchmark`` sets cuDNN's autotuner, ``kw`` go to certify."""
+        if optional and table.elapsed() > args.budget:
+            table.row(label, "skipped", f"time budget of {args.budget} s spent")
+            return
+        torch.backends.cudnn.benchmark = benchmark
+        try:
+            net = inference_model(copy.deepcopy(model), fold_batchnorm=fold,
+                                  compile_mode=compile)
+            run = lambda: certify(net, x, labels, idx, SIGMA, n0=N0, n=n, alpha=ALPHA,  # noqa: E731
+                                  num_classes=10, **kw)
+            started = time.perf_counter()
+            certify(net, x[:1], labels[:1], idx[:1], SIGMA, n0=N0, n=min(n, 20_000),
+                    alpha=ALPHA, num_classes=10, **kw)  # warm-up: kernels, compilation
+            warm = time.perf_counter() - started
+            seconds = timed(run, device) / len(x)
+        except Exception as err:  # a path this machine lacks is reported, not fatal
+            table.row(label, "failed", f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
+            return
+        finally:
+            torch.backends.cudnn.benchmark = False
+        table.row(label, f"{seconds:.3f} s/image", f"{cohen / seconds:.1f}x Cohen's loop, "
+                  f"{len(x)} image(s); warm-up {warm:.0f} s")
+
+    b = default_batch_size(device, 3 * 32 * 32)
+    variant(f"idrs fp32, batch {b}", channels_last=False)
+    variant(f"idrs fp32 channels_last, batch {b}", channels_last=True)
+    variant(f"idrs fp32 channels_last, BN folded, batch {b}", fold=True, channels_last=True)
+    variant(f"idrs bf16 channels_last, batch {b}", amp=True)
+    variant(f"idrs bf16 channels_last, BN folded, batch {b}", fold=True, amp=True)
+    for batch in (1024, 2048, 4096):
+        variant(f"idrs bf16 channels_last, BN folded, batch {batch}", fold=True, amp=True,
+                batch_size=batch)
+    variant(f"idrs bf16 channels_last, BN folded, cudnn.benchmark, batch {b}", fold=True,
+            amp=True, benchmark=True)
+    variant("idrs bf16 channels_last, BN folded, cudnn.benchmark, batch 2048", fold=True,
+            amp=True, benchmark=True, batch_size=2048)
+    if device.type == "cuda":
+        variant(f"idrs bf16 + torch.compile, BN folded, batch {b}", optional=True, fold=True,
+                compile="default", amp=True)
+        variant("idrs bf16 + torch.compile, BN folded, batch 2048", optional=True, fold=True,
+                compile="default", amp=True, batch_size=2048)
+        variant(f"idrs fp32 + torch.compile, BN folded, channels_last, batch {b}",
+                optional=True, fold=True, compile="default", channels_last=True)
+        variant("idrs bf16 + torch.compile max-autotune, BN folded, batch 2048",
+                optional=True, fold=True, compile="max-autotune-no-cudagraphs", amp=True,
+                batch_size=2048)
+        variant("idrs bf16 + torch.compile reduce-overhead (CUDA graphs), batch 2048",
+                optional=True, fold=True, compile="reduce-overhead", amp=True,
+                batch_size=2048)
+
+    mnist = build_model("cnn", (1, 28, 28), 10, (0.5,), (0.25,)).to(device).eval()
+    xm = torch.rand((args.images, 1, 28, 28), device=device)
+    seconds = timed(lambda: certify(mnist, xm, labels, idx, SIGMA, n0=N0, n=n, alpha=ALPHA,
+                                    num_classes=10), device) / len(xm)
+    table.row("idrs MNIST CNN, default path", f"{seconds:.3f} s/image", f"{len(xm)} image(s)")
+
+
+def knn_rows(table, device, args):
+    """Full-size kNN: idrs.knn (float32 candidates + float64 proof) on the GPU and CPU,
+    FAISS's float32 search where installed, against one float32 GEMM."""
+    rng = np.random.default_rng(0)
+    q = rng.random((args.queries, 3072), dtype=np.float32)
+    ref = rng.random((args.reference, 3072), dtype=np.float32)
+    shape = f"{args.queries} x {args.reference} x 3072, k = {args.k}"
+    tq, tref = torch.from_numpy(q).to(device), torch.from_numpy(ref).to(device)
+    gemm = min(timed(lambda: tq @ tref.T, device) for _ in range(3))
+    table.row(f"one float32 GEMM on {device.type}, {shape}", f"{gemm:.3f} s",
+              f"matmul precision {torch.get_float32_matmul_precision()}")
+    del tq, tref
+    for gpu in ([True, False] if device.type == "cuda" else [False]):
+        where = "GPU" if gpu else "CPU"
+        seconds = timed(lambda: knn_mean_distance(q, ref, args.k, use_gpu=gpu,
+                                                  backend="torch"), device)
+        table.row(f"idrs.knn (torch candidates, float64 proof) on the {where}",
+                  f"{seconds:.3f} s", f"{seconds / gemm:.1f}x the {device.type} GEMM")
+    try:
+        import faiss
+    except ImportError:
+        table.row("FAISS", "skipped", "faiss is not installed (place a faiss-cpu wheel in "
+                  "benchmarks/wheels/)")
+        return
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    index = faiss.IndexFlatL2(ref.shape[1])
+    index.add(ref)
+    seconds = timed(lambda: index.search(q, args.k), device)
+    table.row(f"FAISS {faiss.__version__} IndexFlatL2 float32 on the CPU", f"{seconds:.3f} s",
+              f"{seconds / gemm:.1f}x the {device.type} GEMM; float32 only (no proof)")
+    if gpus:
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+        seconds = timed(lambda: index.search(q, args.k), device)
+        table.row("FAISS IndexFlatL2 float32 on the GPU", f"{seconds:.3f} s",
+                  f"{seconds / gemm:.1f}x the GEMM")
+        seconds = timed(lambda: knn_mean_distance(q, ref, args.k, backend="faiss"), device)
+        table.row("idrs.knn (FAISS GPU candidates, float64 proof)", f"{seconds:.3f} s",
+                  f"{seconds / gemm:.1f}x the GEMM")
+    else:
+        table.row("FAISS on the GPU", "skipped", "this FAISS build has no GPU support "
+                  "(faiss-gpu-cu12 needs CUDA 12 libraries)")
+
+
+def train_rows(table, device, args):
+    """Seconds per training epoch with idrs.train (Gaussian augmentation, crop/flip on
+    CIFAR), measured on ``--train-images`` images and scaled to the real set size."""
+    rng = np.random.default_rng(0)
+    for arch, shape, full, augmentation in (
+            (args.arch, (3, 32, 32), 50_000, "crop_flip"), ("cnn", (1, 28, 28), 60_000, None)):
+        m = min(args.train_images, full)
+        ds = ArrayDataset(f"random_{arch}", rng.random((m, *shape), dtype=np.float32),
+                          rng.integers(0, 10, m), rng.random((500, *shape), dtype=np.float32),
+                          rng.integers(0, 10, 500), 10, (0.5,) * shape[0], (0.25,) * shape[0],
+                          augmentation)
+        config = TrainConfig(arch=arch, epochs=1, batch_size=400, sigma_train=SIGMA)
+        with tempfile.TemporaryDirectory() as out:
+            seconds = timed(lambda: train(ds, out, config, device=device, progress=False),
+                            device)
+        table.row(f"training epoch, {arch}, batch 400", f"{seconds * full / m:.1f} s/epoch",
+                  f"measured on {m} images (with evaluation and checkpoint), scaled to "
+                  f"{full}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="cifar_resnet110")
+    parser.add_argument("--images", type=int, default=4, help="images per certify timing")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--cohen-batch", type=int, default=400,
+                        help="Cohen's batch (the paper's runs used 400)")
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--reference", type=int, default=50_000)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--train-images", type=int, default=10_000)
+    parser.add_argument("--budget", type=float, default=360.0)
+    parser.add_argument("--parts", nargs="+", default=["certify", "knn", "train"],
+                        choices=["certify", "knn", "train"], help="what to measure")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes on any device: checks that the script runs")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.arch, args.images, args.n, args.cohen_batch = "cifar_resnet20", 1, 300, 100
+        args.queries, args.reference, args.train_images, args.budget = 50, 500, 400, 0.0
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (no CUDA device)"
+    print(f"# idrs GPU check, {time.strftime('%Y-%m-%d')}\n\n{name}; torch {torch.__version__}"
+          f", CUDA {torch.version.cuda}, Python {platform.python_version()}. Untrained models "
+          "and uniform random inputs: throughput does not depend on either. Certification: "
+          f"n0 = {N0}, n = {args.n}, sigma = {SIGMA}.\n")
+    torch.manual_seed(0)
+    table = Table(time.perf_counter())
+    for part in args.parts:
+        {"certify": certify_rows, "knn": knn_rows, "train": train_rows}[part](table, device, args)
+    print(f"\ntotal {table.elapsed():.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Certification on CUDA (``-m gpu``; skipped without a CUDA device, run by
+``benchmarks/gpu_check.sh``).
+
+* Records do not depend on the shard split or the batch size, as on the CPU.
+* CPU and CUDA records agree statistically, not bitwise: torch draws CPU noise from
+  MT19937 and CUDA noise from Philox, so the same seed gives independent noise on the
+  two devices and the counts of the top class are two independent binomial draws. They
+  must agree within 5 standard deviations of their difference.
+* bf16 autocast changes the base classifier, not the smoothing: the model receives the
+  float32 ``x + sigma * eps`` it receives without autocast, so the certificate is the
+  exact one for the bf16 classifier. A Monte Carlo check near a linear boundary (where
+  Cohen's radius is tight) confirms it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from idrs.models import build_model
+from idrs.smoothing import ESTIMATION, certify, sample_counts
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="needs a CUDA device")]
+CUDA = torch.device("cuda")
+SHAPE = (1, 8, 8)
+
+
+@pytest.fixture
+def exact_cuda():
+    """cuDNN's deterministic algorithms and no TF32, restored afterwards."""
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    (torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+     torch.backends.cuda.matmul.allow_tf32) = saved
+
+
+def cnn_and_inputs(m=4, seed=0):
+    torch.manual_seed(seed)
+    model = build_model("cnn", SHAPE, 10, (0.5,), (0.25,)).eval()
+    x = torch.rand((m, *SHAPE))
+    return model, x, np.arange(m) % 10, np.arange(m) * 3
+
+
+def records(model, x, labels, idx, device, **kw):
+    out = certify(model.to(device), x.to(device), labels, idx, 0.5, n0=100, n=1000,
+                  alpha=0.001, num_classes=10, seed=7, channels_last=False, **kw)
+    return out.drop(columns="time")
+
+
+def test_cuda_records_do_not_depend_on_shards_or_batch(exact_cuda):
+    model, x, labels, idx = cnn_and_inputs()
+    whole = records(model, x, labels, idx, CUDA, batch_size=1000)
+    for batch in (37, 4096):
+        assert records(model, x, labels, idx, CUDA, batch_size=batch).equals(whole), batch
+    shards = [records(model, x[s], labels[s], idx[s], CUDA, batch_size=256)
+              for s in (slice(0, 1), slice(1, 4))]
+    assert pd.concat(shards, ignore_index=True).equals(whole)
+
+
+def test_cpu_and_cuda_counts_agree_within_binomial_noise():
+    model, x, labels, idx = cnn_and_inputs(m=6, seed=1)
+    n = 20_000
+    counts = {}
+    for device in ("cpu", CUDA):
+        model = model.to(device)
+        counts[str(device)] = sample_counts(model, x.to(device), np.full(6, 0.5), idx, n,
+                                            seed=3, stage=ESTIMATION, num_classes=10)
+    cpu, gpu = counts["cpu"], counts["cuda"]
+    assert not np.array_equal(cpu, gpu), "the devices' noise streams are expected to differ"
+    p = (cpu + gpu) / (2 * n)
+    sd = np.sqrt(2 * n * p * (1 - p))
+    assert np.all(np.abs(cpu - gpu) <= 5 * sd + 2), (cpu, gpu)
+
+
+def test_bf16_model_receives_the_float32_noisy_input():
+    model, x, labels, idx = cnn_and_inputs()
+    model = model.to(CUDA)
+    seen = {}
+
+    def capture(key):
+        def hook(_, args):
+            seen.setdefault(key, []).append(args[0].detach().clone().contiguous())
+        return hook
+
+    for amp in (False, True):
+        handle = model.register_forward_pre_hook(capture(amp))
+        sample_counts(model, x.to(CUDA), np.full(4, 0.5), idx, 500, seed=1, stage=ESTIMATION,
+                      num_classes=10, amp=amp, channels_last=False, batch_size=300)
+        handle.remove()
+    assert all(t.dtype == torch.float32 for t in seen[True])
+    assert len(seen[True]) == len(seen[False])
+    assert all(torch.equal(a, b) for a, b in zip(seen[True], seen[False]))
+
+
+def test_bf16_certificate_holds_near_a_linear_boundary():
+    """f(x) = [w.x < b]: p_A(x') = Phi(Phi^-1(p_A(x)) - |x' - x| / sigma) toward the
+    boundary, so 0.9 R toward it must still be class A by a clear majority."""
+    torch.manual_seed(2)
+    dim, sigma, distance = 64, 0.25, 0.5
+    w = torch.nn.functional.normalize(torch.randn(dim), dim=0)
+    linear = nn.Linear(dim, 2).to(CUDA)
+    with torch.no_grad():
+        linear.weight.copy_(torch.stack([-w, w]))
+        linear.bias.zero_()
+    model = nn.Sequential(nn.Flatten(), linear).eval()
+    x = (0.5 * torch.ones(dim) + distance * w).reshape(1, dim).to(CUDA)  # class 1 side
+    offset = float(w @ (0.5 * torch.ones(dim)))
+    with torch.no_grad():
+        linear.bias.copy_(torch.tensor([offset, -offset]))
+    out = certify(model, x, np.array([1]), np.array([0]), sigma, n0=100, n=100_000,
+                  alpha=0.001, num_classes=2, amp=True)
+    radius = float(out.radius[0])
+    assert out.predict[0] == 1 and 0.4 < radius <= distance
+    moved = x - 0.9 * radius * w.to(CUDA)
+    n = 200_000
+    counts = sample_counts(model, moved, [sigma], [1], n, seed=5, stage=ESTIMATION,
+                           num_classes=2, amp=True)
+    assert counts[0, 1] / n > 0.5 + 5 * 0.5 / np.sqrt(n), counts
+
+
+def test_certify_job_on_cuda_takes_the_fast_path_and_agrees_with_the_cpu(tmp_path):
+    """The default CUDA path (bf16, BN folded, torch.compile max-autotune) on a trained
+    digits model: records say so, and the smoothed predictions agree with fp32 on the
+    CPU (they may differ where the two base classifiers differ, rarely)."""
+    from idrs.data import digits
+    from idrs.jobs import certify_job
+    from idrs.train import train
+    from idrs.train_config import TrainConfig
+    model = train(digits(), tmp_path / "m", TrainConfig(arch="cnn", epochs=10, batch_size=64,
+                                                        lr=0.05, sigma_train=0.25),
+                  device="cuda", progress=False)
+    spec = {"name": "digits"}
+    common = dict(sigma=0.25, n0=100, n=2000, stop=60)
+    gpu = certify_job(model, spec, tmp_path / "gpu.parquet", device="cuda", **common)
+    cpu = certify_job(model, spec, tmp_path / "cpu.parquet", device="cpu", **common)
+    assert set(gpu.precision) == {"bf16"} and set(gpu.compile) == {"max-autotune"}
+    assert set(cpu.precision) == {"fp32"} and set(cpu.compile) == {"none"}
+    assert gpu.correct.mean() > 0.7
+    assert (gpu.predict == cpu.predict).mean() >= 0.9
