@@ -1,0 +1,76 @@
+"""GPU-hours of a whole configuration (default: config/paper.yaml), from measured throughput.
+
+The jobs are the workflow's own: a Snakemake dry run lists every train and certify
+command, and each is costed from its arguments (epochs; test indices, n0 and n). The
+default rates are the H100 measurements of ``benchmarks/gpu_check.sh``
+(``benchmarks/results/gpu_check_h100_run*.md``); pass your own to cost another GPU.
+
+    python benchmarks/paper_cost.py [--configfile config/paper.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = 100 + 100_000   # the n0 + n of the measured seconds per image
+
+
+def planned_commands(configfile):
+    """The shell commands of every train and certify job of a dry run from scratch."""
+    with tempfile.TemporaryDirectory() as empty:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("snakemake")), "-n", "-p", "--configfile",
+             str(ROOT / configfile), "-s", str(ROOT / "Snakefile"), "-d", empty],
+            capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
+    return [line.split("idrs ", 1)[1] for line in done.stdout.splitlines()
+            if re.search(r"\bidrs (train|certify) ", line)]
+
+
+def options(command):
+    words = shlex.split(command.split(" > ")[0])
+    return words[0], {w[2:]: v for w, v in zip(words, words[1:] + [""]) if w.startswith("--")}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default="config/paper.yaml")
+    parser.add_argument("--certify-s", nargs=2, action="append", metavar=("DATASET", "S"),
+                        help="seconds per image at n0 + n = 100,100 (default: H100, cifar10 "
+                             "0.559 with bf16 + torch.compile, mnist 0.060)")
+    parser.add_argument("--epoch-s", nargs=2, action="append", metavar=("ARCH", "S"),
+                        help="seconds per epoch (default: H100, cifar_resnet110 14.2, cnn 1.1)")
+    args = parser.parse_args(argv)
+    certify_s = {"cifar10": 0.559, "mnist": 0.060, **{d: float(s) for d, s in args.certify_s or []}}
+    epoch_s = {"cifar_resnet110": 14.2, "cnn": 1.1, **{a: float(s) for a, s in args.epoch_s or []}}
+    hours, counts = defaultdict(float), defaultdict(int)
+    for command in planned_commands(args.configfile):
+        verb, opt = options(command)
+        if verb == "train":
+            key = f"train {opt['dataset']} ({opt['arch']})"
+            hours[key] += int(opt["epochs"]) * epoch_s[opt["arch"]] / 3600
+            counts[key] += int(opt["epochs"])
+        else:
+            images = len(range(int(opt["start"]), int(opt["stop"]), int(opt["skip"])))
+            samples = int(opt.get("n0", 100)) + int(opt["n"])
+            key = f"certify {opt['dataset']}"
+            hours[key] += images * certify_s[opt["dataset"]] * samples / SAMPLES / 3600
+            counts[key] += images
+    print(f"| {args.configfile} | units | GPU-hours |\n|---|---|---|")
+    for key in sorted(hours):
+        unit = "epochs" if key.startswith("train") else "images"
+        print(f"| {key} | {counts[key]:,} {unit} | {hours[key]:.1f} |")
+    print(f"| **total** | | **{sum(hours.values()):.1f}** |")
+
+
+if __name__ == "__main__":
+    main()
