@@ -64,7 +64,8 @@ def _data(args):
 
 def _knn(args):
     from .jobs import knn_job
-    print(knn_job(_spec(args), args.split, args.k, args.out, use_gpu=not args.cpu))
+    print(knn_job(_spec(args), args.split, args.k, args.out, use_gpu=not args.cpu,
+                  dataset_summary=args.dataset_summary))
 
 
 def _train(args):
@@ -72,7 +73,7 @@ def _train(args):
     fields = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{name: getattr(args, name) for name in fields})
     print(train_job(_spec(args), config, args.out, train_distances=args.train_distances,
-                    k=args.k, device=args.device))
+                    k=args.k, device=args.device, dataset_summary=args.dataset_summary))
 
 
 def _shard(args):
@@ -85,7 +86,8 @@ def _certify(args):
     records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
                           distances=args.distances, k=args.k, m=args.m,
                           sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0,
-                          n=args.n, alpha=args.alpha, channels_last=args.channels_last, clamp=args.clamp, **_shard(args))
+                          n=args.n, alpha=args.alpha, channels_last=args.channels_last,
+                          dataset_summary=args.dataset_summary, clamp=args.clamp, **_shard(args))
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
@@ -103,6 +105,12 @@ def _predict(args):
     records = predict_job(args.model, _spec(args), args.out, sigma=args.sigma, n=args.n,
                           alpha=args.alpha, **_shard(args))
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
+
+
+def _add_summary(p):
+    p.add_argument("--dataset-summary", default=None,
+                   help="the file `idrs data` wrote for this dataset: its training-set "
+                        "fingerprint is read instead of computed (default: compute it)")
 
 
 def _add_dataset(p):
@@ -202,6 +210,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=20, help="neighbours (default: 20)")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--cpu", action="store_true", help="never use a GPU for the kNN search")
+    _add_summary(p)
     p.set_defaults(func=_knn)
 
     p = sub.add_parser("train", help="Gaussian-augmentation training of a base classifier")
@@ -212,6 +221,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="training points' kNN distances (needed when --train-rate > 0)")
     p.add_argument("--k", type=int, default=None, help="k of --train-distances")
     _add_device(p)
+    _add_summary(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")
@@ -232,6 +242,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "smaller; reproduces the paper's numbers as printed)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last image layout (default: on the CPU or with --amp)")
+    _add_summary(p)
     p.set_defaults(func=_certify)
 
     p = sub.add_parser("import-cohen", help="published Cohen-format TSV -> idrs records")

@@ -37,26 +37,43 @@ def data_job(spec: dict) -> dict:
             "train_fingerprint": fingerprint(ds.x_train)}
 
 
-def knn_job(spec: dict, split: str, k: int, out, use_gpu=True):
+def train_fingerprint(ds, summary=None) -> str:
+    """The fingerprint of ``ds``'s training set: read from ``summary`` (the file
+    ``idrs data`` wrote, ``results/datasets/{dataset}.txt``) when given, so that jobs
+    do not hash the training set again; else computed."""
+    if summary is None:
+        return fingerprint(ds.x_train)
+    fields = dict(line.split(": ", 1) for line in Path(summary).read_text().splitlines()
+                  if ": " in line)
+    if fields.get("dataset") != ds.name or fields.get("train") != str(len(ds.x_train)):
+        raise ValueError(f"dataset summary {summary} describes {fields.get('dataset')!r} with "
+                         f"{fields.get('train')} training points, not {ds.name!r} with "
+                         f"{len(ds.x_train)}; rerun `idrs data` for it (or drop "
+                         "--dataset-summary).")
+    return fields["train_fingerprint"]
+
+
+def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=None):
     """Mean distances of the ``split`` points to their k nearest training points."""
     ds = _dataset(spec)
     if split not in ("train", "test"):
         raise ValueError(f"split == {split!r}, must be 'train' or 'test'.")
     queries = ds.x_train if split == "train" else ds.x_test
     distances = knn_mean_distance(queries, ds.x_train, k, exclude_self=split == "train",
-                                  use_gpu=use_gpu)
+                                  use_gpu=use_gpu, progress=True)
     save_distances(out, distances, dataset=ds.name, split=split, k=k,
-                   train_fingerprint=fingerprint(ds.x_train))
+                   train_fingerprint=train_fingerprint(ds, dataset_summary))
     return Path(out)
 
 
-def _distances(ds, path, split, k):
+def _distances(ds, path, split, k, summary=None):
     n = len(ds.x_train if split == "train" else ds.x_test)
     return load_distances(path, dataset=ds.name, split=split, k=k,
-                          train_fingerprint=fingerprint(ds.x_train), n=n)
+                          train_fingerprint=train_fingerprint(ds, summary), n=n)
 
 
-def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu"):
+def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu",
+              dataset_summary=None):
     """Train one base classifier (``config``: a :class:`idrs.train.TrainConfig`);
     ``train_distances`` (with its ``k``) for trr > 0."""
     from .train import train
@@ -65,7 +82,7 @@ def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, devic
     if config.train_rate > 0:
         if train_distances is None or k is None:
             raise ValueError("--train-rate > 0 needs --train-distances and --k.")
-        distances = _distances(ds, train_distances, "train", k)
+        distances = _distances(ds, train_distances, "train", k, dataset_summary)
     return train(ds, outdir, config, train_distances=distances, device=device)
 
 
@@ -129,7 +146,8 @@ def _sigma_b(test_distances, sigma, rate, m, sigma_max, sigma_mean):
     return calibrate_sigma_b(test_distances, sigma_mean, rate, m, sigma_max)
 
 
-def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean):
+def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean,
+                      summary=None):
     """sigma per input, its kNN distance, sigma_b (calibrated to ``sigma_mean``) and the
     slack of sigma(x)'s semi-elasticity as computed (:func:`idrs.sigma.log_sigma_slack`)."""
     if rate == 0 and distances is None:
@@ -137,7 +155,7 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
     if distances is None or k is None or m is None:
         raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
                          "--m.")
-    every = _distances(ds, distances, "test", k)
+    every = _distances(ds, distances, "test", k, summary)
     sigma = _sigma_b(every, sigma, rate, m, sigma_max, sigma_mean)
     d = every[idx]
     sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
@@ -147,7 +165,7 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
                 m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
                 start=0, stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
-                channels_last=None, clamp=None, compile=None):
+                channels_last=None, clamp=None, compile=None, dataset_summary=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
     ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
@@ -155,7 +173,7 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     ``sigma_mean`` over the test split (Figure 1's "same average"). Every row
     carries its provenance: dataset, model, training seed and setting, evaluation
     setting, shard, the base classifier's arithmetic (``precision``, ``compile``) and
-    code version. ``amp`` and ``compile`` default to the device's fastest path
+    code version. ``dataset_summary``: see :func:`train_fingerprint`. ``amp`` and ``compile`` default to the device's fastest path
     (:func:`engine_settings`).
     """
     if n0 < 1 or n < 1:
@@ -163,12 +181,12 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     from .smoothing import certify
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     model, amp, compile = engine_settings(model, device, amp, compile)
-    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max,
-                                        sigma_mean)
+    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m,
+                                               sigma_max, sigma_mean, dataset_summary)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
                       batch_size=batch_size, amp=amp, channels_last=channels_last,
-                      knn_distance=d, sigma_slack=slack, clamp=clamp)
+                      knn_distance=d, sigma_slack=slack, clamp=clamp, progress=True)
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_option
+from .progress import Progress
 from .records import TableError, read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def _exhaustive(q64, ref, ref_sq, k, rows, exclude_self, tref):
 
 
 def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2048,
-                      use_gpu=True, margin=None, backend="auto"):
+                      use_gpu=True, margin=None, backend="auto", progress=False):
     r"""Mean Euclidean distance of each query to its ``k`` nearest reference points.
 
     .. math:: \bar d_k(x) = \frac1k \sum_{i=1}^{k} \lVert x - x_{(i)} \rVert_2
@@ -237,6 +238,8 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
         left no query to the fallback on the benchmark, against 7% with 30).
     backend : {"auto", "faiss", "torch"}
         The float32 candidate search, see :func:`_candidate_search`.
+    progress : bool
+        Report queries done, with rate and ETA (:class:`idrs.progress.Progress`).
 
     Returns
     -------
@@ -264,6 +267,7 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
                 + int(exclude_self))
     out = np.empty(len(q))
     unproven = []
+    shown = Progress(len(q), "knn", "queries", enabled=progress)
     for s in range(0, len(q), batch_size):
         rows = np.arange(s, min(s + batch_size, len(q)))
         approx, ids = search(q[rows], width)
@@ -276,6 +280,8 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
             # complete when the k-th candidate is closer than any point FAISS did not return
             proven = d2[:, k - 1] * (1 + 2 * g_sq) <= approx[:, -1] - eta[rows]
             unproven.append(rows[~proven])
+        shown.update(len(rows))
+    shown.close()
     if unproven and (rows := np.concatenate(unproven)).size:
         log.info("%d of %d queries not provably complete after the float32 search: "
                  "decided by the float64 exhaustive search", rows.size, len(q))

@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from .models import build_model
+from .progress import Progress
 from .train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     Writes to ``outdir``: ``checkpoint.pth`` every epoch (atomically: model, optimiser,
     scheduler, every RNG state, epoch, config), ``metrics.csv`` (one row per epoch) and,
     at the end, ``model.pth``. An existing checkpoint of the same configuration is
-    resumed; one of another configuration is an error.
+    resumed; one of another configuration is an error. ``progress=False`` is silent;
+    otherwise batches are reported with rate and ETA (:class:`idrs.progress.Progress`)
+    and every epoch ends with one line of loss and accuracies.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -129,8 +131,10 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
         log.info("resuming %s at epoch %d", outdir, start_epoch)
     elif metrics.exists():
         metrics.unlink()  # rows of a run whose checkpoint is gone would be stale
-    show = progress if progress is not None else sys.stderr.isatty()
     loss_fn = nn.CrossEntropyLoss()
+    steps = -(-n // config.batch_size)
+    shown = Progress((config.epochs - start_epoch) * steps, "train", "batches",
+                     enabled=progress is not False)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         model.train()
@@ -138,8 +142,7 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
         # accumulated on the device: no host round trip per batch
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        batches = range(0, n, config.batch_size)
-        for b, start in enumerate(batches):
+        for start in range(0, n, config.batch_size):
             idx = perm[start:start + config.batch_size]
             x = x_train[idx]
             if dataset.augmentation == "crop_flip":
@@ -153,9 +156,7 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
             optimizer.step()
             total_loss += loss.detach() * len(idx)
             correct += (logits.argmax(1) == y_train[idx]).sum()
-            if show:
-                print(f"\repoch {epoch + 1}/{config.epochs} batch {b + 1}/{len(batches)} "
-                      f"loss {float(loss.detach()):.4f}", end="", file=sys.stderr, flush=True)
+            shown.update(1, epoch=epoch + 1)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         test_acc, noisy_acc = evaluate(model, dataset, config.sigma_train, device,
@@ -163,15 +164,15 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(total_loss) / n,
                "train_acc": int(correct) / n, "test_acc": test_acc, "test_acc_noisy": noisy_acc,
                "seconds": round(time.perf_counter() - started, 3)}
-        if show:
-            print(f"\repoch {epoch + 1}/{config.epochs} loss {row['train_loss']:.4f} "
-                  f"test {test_acc:.4f} noisy {noisy_acc:.4f}", file=sys.stderr)
+        shown.note(f"epoch {epoch + 1}/{config.epochs} loss {row['train_loss']:.4f} "
+                   f"test {test_acc:.4f} noisy {noisy_acc:.4f} ({row['seconds']:.0f} s)")
         rng = {"order": order_gen.get_state(), "noise": noise_gen.get_state(),
                "torch": torch.get_rng_state()}
         _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "rng": rng, "epoch": epoch,
                       "config": config_dict, "dataset": dataset.name}, ckpt_path)
         _metrics_append(metrics, row)
+    shown.close()
     _atomic_save({"arch": config.arch, "in_shape": dataset.shape,
                   "num_classes": dataset.num_classes, "mean": dataset.mean, "std": dataset.std,
                   "state_dict": model.state_dict(), "config": config_dict,

@@ -20,5 +20,5 @@ rule certify:
         gpu=lambda wc: resources_of("certify", "gpu"),
     shell:
         "OMP_NUM_THREADS={threads} idrs certify {params.args} --model {input.model} "
-        "--threads {threads} "
+        "--threads {threads} --dataset-summary {input.dataset} "
         "--out {output} > {log} 2>&1"

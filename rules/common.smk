@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from idrs.baselines import check_baseline_file as _check_baseline_file
 from idrs.data import test_size as _test_size
 
 # Fills in the schema's defaults, so rules may read every documented key.
@@ -52,7 +53,19 @@ def _evaluation_id(method, cert, k, m):
 CLAMP_OF_LOADER = {"mnist": "mnist", "mnist_subset": "mnist", "cifar10": "cifar10"}
 
 
+def _check_baselines(config):
+    """Every published baseline's file exists and is a tab-separated table: checked before
+    any job, since a missing input would otherwise leave old imports in use silently, and
+    a failed import job deletes the previous import."""
+    for name, b in config["baselines"].items():
+        try:
+            _check_baseline_file(b["path"])
+        except (OSError, ValueError) as err:
+            _fail(f"baselines.{name}", f"{err} (paths are relative to {Path.cwd()})")
+
+
 def _build_registry(config):
+    _check_baselines(config)
     models, evaluations, experiments = {}, {}, {}
     for name, exp in config["experiments"].items():
         where = f"experiments.{name}"

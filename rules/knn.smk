@@ -20,4 +20,4 @@ rule knn:
         gpu=lambda wc: resources_of("knn", "gpu"),
     shell:
         "OMP_NUM_THREADS={threads} idrs knn {params.spec} --split {wildcards.split} "
-        "--k {wildcards.k} --out {output} > {log} 2>&1"
+        "--k {wildcards.k} --dataset-summary {input} --out {output} > {log} 2>&1"

@@ -21,4 +21,5 @@ rule train:
         gpu=lambda wc: resources_of("train", "gpu"),
     shell:
         "OMP_NUM_THREADS={threads} idrs train {params.args} --threads {threads} "
+        "--dataset-summary {input.dataset} "
         "--out {params.outdir} > {log} 2>&1"

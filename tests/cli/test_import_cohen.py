@@ -51,3 +51,33 @@ def test_a_file_in_another_format_is_a_clear_error(tmp_path):
                            "--dataset", "cifar10", "--arch", "x", "--sigma", "0.25", "--out",
                            str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert done.returncode == 2 and "lacks the column(s) ['predict', 'correct', 'time']" in done.stderr
+
+
+def import_cohen(tmp_path, path, sigma="0.25"):
+    return subprocess.run([sys.executable, "-m", "idrs.cli", "import-cohen", "--tsv", str(path),
+                           "--dataset", "cifar10", "--arch", "x", "--sigma", sigma, "--out",
+                           str(tmp_path / "o.parquet")], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("content, message", [
+    (COHEN_TSV.replace("\t", ","), "is not tab-separated (its header is comma-separated"),
+    (COHEN_TSV.replace("20\t8\t8\t1.14", "20\t8\teight\t1.14"), "line 3: not in Cohen"),
+    (COHEN_TSV.replace("0\t3\t3\t0.582\t1", "0\t3\t3\t0.582\t0"), "line 2: the row contradicts"),
+    (COHEN_TSV.replace("40\t8\t-1\t0.0", "40\t8\t-1\t0.5"), "line 4: the row contradicts"),
+])
+def test_bad_rows_and_separators_are_named_with_their_line(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(content)
+    done = import_cohen(tmp_path, path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_parquet_records_and_a_negative_sigma_are_refused(tmp_path):
+    tsv = tmp_path / "ok.tsv"
+    tsv.write_text(COHEN_TSV)
+    assert import_cohen(tmp_path, tsv).returncode == 0
+    done = import_cohen(tmp_path, tmp_path / "o.parquet")
+    assert done.returncode == 2 and "is a Parquet file" in done.stderr
+    assert (tmp_path / "o.parquet").exists()  # the earlier import is kept
+    done = import_cohen(tmp_path, tsv, sigma="-1")
+    assert done.returncode == 2 and "sigma == -1.0, must be > 0" in done.stderr

@@ -94,3 +94,26 @@ def test_sigma_mean_is_calibrated_on_the_capped_sigma(rng):
         calibrate_sigma_b(d, 0.6, 1.0, 0.0, 2.0), rel=1e-10)
     with pytest.raises(ValueError, match="averages below its cap"):
         calibrate_sigma_b(d, 0.6, 1.0, 0.5, 0.6)
+
+
+def test_jobs_read_the_training_fingerprint_from_the_dataset_summary(tmp_path, monkeypatch):
+    """The fingerprint written by `idrs data` is read, not recomputed; a summary of other
+    data is refused with the fix named."""
+    from idrs import jobs
+    spec = {"name": "digits"}
+    summary = tmp_path / "digits.txt"
+    summary.write_text("".join(f"{k}: {v}\n" for k, v in jobs.data_job(spec).items()))
+    jobs.knn_job(spec, "test", 3, tmp_path / "d.parquet", use_gpu=False,
+                 dataset_summary=summary)
+
+    def no_hashing(x):
+        raise AssertionError("the training set was hashed again")
+    monkeypatch.setattr(jobs, "fingerprint", no_hashing)
+    ds = jobs._dataset(spec)
+    assert jobs.train_fingerprint(ds, summary) == summary.read_text().split(
+        "train_fingerprint: ")[1].strip()
+    assert len(jobs._distances(ds, tmp_path / "d.parquet", "test", 3, summary)) == len(ds.x_test)
+    other = tmp_path / "other.txt"
+    other.write_text(summary.read_text().replace("dataset: digits", "dataset: mnist"))
+    with pytest.raises(ValueError, match="rerun `idrs data`"):
+        jobs.train_fingerprint(ds, other)

@@ -77,6 +77,27 @@ def test_a_baseline_list_naming_an_unknown_method_fails_at_parse_time(tmp_path):
     assert dry_run(tmp_path, path).returncode == 0
 
 
+def test_a_missing_or_parquet_baseline_fails_at_parse_time(tmp_path):
+    """Before any job: a missing file would leave old imports in use silently, and a
+    Parquet file would fail inside the import job, which deletes the previous import."""
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"cone2": config["experiments"]["cone2"]}
+    config["baselines"] = {"cohen": {"path": "published/sigma_0.25", "dataset": "cone2",
+                                     "arch": "mlp", "sigma": 0.25}}
+    config["experiments"]["cone2"]["baselines"] = ["cohen"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = dry_run(tmp_path, path)
+    assert done.returncode != 0
+    assert "baselines.cohen: baseline file 'published/sigma_0.25' does not exist" in (
+        done.stderr + done.stdout)
+    (tmp_path / "published").mkdir()
+    (tmp_path / "published" / "sigma_0.25").write_bytes(b"PAR1" + bytes(100))
+    done = dry_run(tmp_path, path)
+    assert done.returncode != 0 and "is a Parquet file" in done.stderr + done.stdout
+
+
 def test_the_papers_clamp_needs_the_papers_constants(tmp_path):
     import yaml
     config = yaml.safe_load((REPO / "config.yaml").read_text())
