@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-idrs
 
+# A custom run: `make run CONFIG=my.yaml` (my.yaml replaces config.yaml) or
+# `make run CONFIG="config.yaml my.yaml"` (my.yaml overrides some keys of config.yaml);
+# either writes to results-my/ (idrs.results_dir), never into the default's results/.
+CONFIG ?= config.yaml
+
 .PHONY: run test setup clean
 
 setup: $(STAMP)
@@ -17,8 +22,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --workflow-profile profiles/local --configfile config.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config.yaml --report results/report.html
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --workflow-profile profiles/local --configfile $(CONFIG)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile $(CONFIG) --report "$$($(BIN)/idrs results-dir $(CONFIG))/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

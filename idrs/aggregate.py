@@ -17,7 +17,7 @@ import pandas as pd
 from .records import TableError, read_table
 
 __all__ = ["merge_shards", "certified_accuracy", "per_class_accuracy", "summarise_run",
-           "summarise_runs", "RUN_KEYS"]
+           "summarise_runs", "label_runs", "RUN_KEYS"]
 
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
@@ -83,4 +83,35 @@ def summarise_runs(records: pd.DataFrame, radii) -> pd.DataFrame:
     rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
              **summarise_run(group, radii)}
             for key, group in records.groupby(keys, dropna=False, sort=True)]
+    return pd.DataFrame(rows)
+
+
+def label_runs(runs: pd.DataFrame, shard_paths, labels: dict) -> pd.DataFrame:
+    """``runs`` (:func:`summarise_runs`) with the experiment and method label of each
+    (one row per experiment method showing the run), a ``model`` that is a name for
+    runs and baselines alike, and ``model_file`` (the model's or the TSV's path).
+
+    ``labels``: ``{"runs": {run folder: [[experiment, label], ...]}, "baselines":
+    {baseline name: [experiment, ...]}}``; a run's folder is its shards' parent folder.
+    """
+    from pathlib import Path
+    keys = [c for c in RUN_KEYS if c in runs.columns]
+    files = {}  # run keys -> run folder, from the shards' own provenance (first row)
+    for path in shard_paths:
+        df = pd.read_parquet(path, columns=keys)
+        if len(df):
+            files.setdefault(tuple(df.iloc[0]), str(Path(path).parent))
+    rows = []
+    for _, run in runs.iterrows():
+        folder = files.get(tuple(run[keys]))
+        base = {**run.to_dict(), "model_file": run["model"]}
+        if folder is not None:
+            base["model"] = Path(folder).parents[1].name  # results/certify/<model>/seedS/<eval>
+            shown = labels["runs"].get(folder, [])
+        else:  # a published baseline: model holds its name
+            base["model_file"] = "published"
+            shown = [[e, f"{run['model']} (published)"]
+                     for e in labels["baselines"].get(run["model"], [])]
+        rows += [{"experiment": e, "method": m, **base} for e, m in shown] or [
+            {"experiment": "", "method": "", **base}]
     return pd.DataFrame(rows)

@@ -112,6 +112,7 @@ def read_cohen_tsv(path, *, dataset, arch, sigma, model=None, seed=0) -> pd.Data
     records["count_top"] = -1
     records["n"] = -1
     records["p_a"] = np.nan
+    records["radius_time"] = np.nan
     records["dataset"], records["arch"] = dataset, arch
     records["model"] = model or f"published:{path}"
     for key, value in {"train_seed": seed, "sigma_train": float(sigma), "train_rate": 0.0,

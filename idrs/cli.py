@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 
@@ -26,6 +27,11 @@ def _paper_check(args):
     verdicts, claims = (write_paper_check if args.write else check)(args.results, args.config)
     print(verdicts_markdown(verdicts, args.config))
     print(claims_markdown(claims, args.config))
+
+
+def _results_dir(args):
+    from .results_dir import results_dir
+    print(results_dir(args.configfiles))
 
 
 def _radius(args):
@@ -70,8 +76,12 @@ def _knn(args):
 
 def _train(args):
     from .jobs import train_job
+    if args.train_rate > 0 and args.train_m is None:
+        raise ValueError("--train-rate > 0 needs --train-m (the m of Equation 1 at training "
+                         "time; certify's --m is usually the same).")
     fields = TrainConfig.__dataclass_fields__
-    config = TrainConfig(**{name: getattr(args, name) for name in fields})
+    config = TrainConfig(**{name: getattr(args, name) for name in fields
+                            if getattr(args, name) is not None})
     print(train_job(_spec(args), config, args.out, train_distances=args.train_distances,
                     k=args.k, device=args.device, dataset_summary=args.dataset_summary))
 
@@ -136,11 +146,10 @@ def _add_device(p):
                    help="CPU threads of torch (default: torch's choice)")
 
 
-def _add_sampling(p):
+def _add_sampling(p, sigma_help="the constant noise level sigma"):
     p.add_argument("--model", required=True, help="model.pth written by `idrs train`")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p.add_argument("--sigma", type=float, required=True,
-                   help="constant sigma, or sigma_b of Equation 1 when --rate > 0")
+    p.add_argument("--sigma", type=float, required=True, help=sigma_help)
     p.add_argument("--n", type=int, default=100_000, help="Monte Carlo samples (default: 100000)")
     p.add_argument("--alpha", type=float, default=0.001, help="failure probability (default: 0.001)")
     p.add_argument("--start", type=int, default=0, help="first test index (default: 0)")
@@ -167,15 +176,41 @@ def _clamp(value):
             f"clamp == {value!r}, must be 'mnist', 'cifar10' or a number in (0, 1]") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``--sigma`` must not silently mean ``--sigma-train``), and
+    an unknown option is reported by the command it was given to, with its usage and the
+    closest option it has."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._subparsers._group_actions[0].choices.get(
+                getattr(parsed, "command", None), self) if self._subparsers else self
+            known = [s for a in command._actions for s in a.option_strings]
+            hints = [f"{word} (did you mean {close[0]}?)" if close else word
+                     for word in extras
+                     for close in [difflib.get_close_matches(word.split("=")[0], known, 1, 0.7)]]
+            command.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="idrs", description=__doc__)
+    parser = _Parser(prog="idrs", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("theory", help="write Table 1 and Figure 3 (CSV, Markdown, PNG, PDF)")
     p.add_argument("--outdir", default="results/theory",
                    help="output folder (default: results/theory)")
     p.set_defaults(func=_theory)
+
+    p = sub.add_parser("results-dir", help="the results folder of a run on these config files")
+    p.add_argument("configfiles", nargs="+", help="the run's --configfile files, in order")
+    p.set_defaults(func=_results_dir)
 
     p = sub.add_parser("paper-check", help="print every printed cell of the paper beside "
                        "ours with a verdict, and the paper's claims with their paired tests")
@@ -219,20 +254,23 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (checkpoint, metrics, model)")
     p.add_argument("--train-distances", default=None,
                    help="training points' kNN distances (needed when --train-rate > 0)")
-    p.add_argument("--k", type=int, default=None, help="k of --train-distances")
+    p.add_argument("--k", type=int, default=None,
+                   help="k of --train-distances (required with --train-rate > 0; no default)")
     _add_device(p)
     _add_summary(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")
     _add_dataset(p)
-    _add_sampling(p)
+    _add_sampling(p, "constant sigma, or sigma_b of Equation 1 when --rate > 0")
     p.add_argument("--n0", type=int, default=100, help="selection samples (default: 100)")
     p.add_argument("--rate", type=float, default=0.0,
                    help="rate r of sigma(x); 0: constant sigma, Cohen's radius (default: 0)")
     p.add_argument("--distances", default=None, help="test points' kNN distances (rate > 0)")
-    p.add_argument("--k", type=int, default=None, help="k of --distances")
-    p.add_argument("--m", type=float, default=None, help="m of Equation 1")
+    p.add_argument("--k", type=int, default=None,
+                   help="k of --distances (required with --rate > 0; no default)")
+    p.add_argument("--m", type=float, default=None,
+                   help="m of Equation 1 (required with --rate > 0; no default)")
     p.add_argument("--sigma-max", type=float, default=None,
                    help="cap of sigma(x) (Appendix A.5: 5 sigma_b; default: none)")
     p.add_argument("--sigma-mean", type=float, default=None,
@@ -259,6 +297,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     _add_dataset(p)
     _add_sampling(p)
     p.set_defaults(func=_predict)
+    for command in sub.choices.values():  # -v before or after the command
+        command.add_argument("-v", "--verbose", action="store_true",
+                             default=argparse.SUPPRESS, help="log progress")
     return parser
 
 

@@ -311,7 +311,7 @@ def load_dataset(name: str, root="data", download=True, seed=0, dim=None,
         return sectors(seed, **options)
     if name == "cone":
         if dim is None:
-            raise ValueError("the cone data set needs its dimension: pass dim (>= 2; "
-                             "--dim-data on the command line).")
+            raise ValueError("the cone data set needs its dimension N >= 2: --dim-data N on "
+                             "the command line, dim: N under the dataset in a config.")
         return cone(int(dim), seed, **options)
     raise ValueError(f"dataset == {name!r}, must be one of {list(DATASETS)}.")

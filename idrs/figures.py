@@ -35,14 +35,24 @@ def _seeds(count):
     return f"{count} seed{'s' if count != 1 else ''}"
 
 
+#: Line styles and markers cycled over methods: curves that coincide stay distinguishable.
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
 def certified_accuracy_figure(curves: dict, radii, title: str):
-    """``curves``: {method: array (seeds, radii)} of certified accuracy."""
+    """``curves``: {method: array (seeds, radii)} of certified accuracy. Each method has
+    its own line style and marker, so overlapping curves can be told apart."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, values in curves.items():
+    every = max(1, len(radii) // 8)
+    for i, (method, values) in enumerate(curves.items()):
         values = np.atleast_2d(values)
         mean = values.mean(axis=0)
-        line, = ax.plot(radii, mean, label=f"{method} ({_seeds(len(values))})")
+        line, = ax.plot(radii, mean, label=f"{method} ({_seeds(len(values))})",
+                        linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                        marker=MARKERS[i % len(MARKERS)], markersize=4,
+                        markevery=(i % every, every))
         if len(values) > 1:
             std = values.std(axis=0, ddof=1)
             ax.fill_between(radii, mean - std, mean + std, color=line.get_color(), alpha=0.2)

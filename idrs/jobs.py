@@ -102,12 +102,18 @@ def _shard(model_path, spec, start, stop, skip, device):
     import torch
 
     from .train import load_model
+    if stop is not None and stop <= start:
+        raise ValueError(f"--start {start} --stop {stop} selects no test index: stop must "
+                         "exceed start.")
     ds = _dataset(spec)
+    idx = test_indices(len(ds.x_test), start, stop, skip)
+    if not len(idx):
+        raise ValueError(f"start {start}, stop {stop}, skip {skip} select no index of "
+                         f"{ds.name}'s {len(ds.x_test)} test points.")
     model, meta = load_model(model_path, device)
     if meta["dataset"] != ds.name:
         raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
                          f"{ds.name!r}.")
-    idx = test_indices(len(ds.x_test), start, stop, skip)
     return ds, model, meta, idx, torch.as_tensor(ds.x_test[idx], device=device)
 
 
@@ -176,8 +182,9 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
     code version. ``dataset_summary``: see :func:`train_fingerprint`. ``amp`` and ``compile`` default to the device's fastest path
     (:func:`engine_settings`).
     """
-    if n0 < 1 or n < 1:
-        raise ValueError(f"n0 == {n0} and n == {n}, both must be >= 1.")
+    if not 1 <= n0 <= n:
+        raise ValueError(f"n0 == {n0} and n == {n}: need 1 <= n0 <= n (n0 selects the class, "
+                         "n certifies it).")
     from .smoothing import certify
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     model, amp, compile = engine_settings(model, device, amp, compile)

@@ -20,7 +20,7 @@ __all__ = ["write_table", "read_table", "TableError", "RECORD_COLUMNS"]
 #: details, then the provenance of the run (see the README for their meaning).
 RECORD_COLUMNS = [
     "idx", "label", "predict", "radius", "correct", "time",
-    "sigma", "knn_distance", "count_top", "n", "p_a",
+    "sigma", "knn_distance", "count_top", "n", "p_a", "radius_time",
     "dataset", "arch", "model", "train_seed", "sigma_train", "train_rate", "sigma_b", "rate",
     "k", "m", "clamp", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip",
     "precision", "compile", "code_version"]

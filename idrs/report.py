@@ -53,8 +53,20 @@ def _mean_std_table(runs: pd.DataFrame, metrics) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _coverage(records: pd.DataFrame):
+    """Images each method certified, and a warning for each method that covers fewer
+    than the experiment (a published file with only some of the images, say)."""
+    images = records.groupby("method", sort=False)["idx"].agg(lambda s: set(s))
+    every = set().union(*images) if len(images) else set()
+    notes = [f"Warning: {method} covers {len(seen)} of the {len(every)} images certified in "
+             "this experiment; its numbers are over those images only."
+             for method, seen in images.items() if len(seen) < len(every)]
+    return images.map(len), notes
+
+
 def _formatted(table: pd.DataFrame, metrics) -> pd.DataFrame:
-    out = pd.DataFrame({"method": table["method"], "seeds": table["seeds"]})
+    out = pd.DataFrame({"method": table["method"], "seeds": table["seeds"],
+                        "images": table["images"]})
     for metric in metrics:  # one seed has no standard deviation: "n/a", not 0
         out[metric] = [f"{m:.4f} ± {'n/a' if np.isnan(s) else f'{s:.4f}'}"
                        for m, s in zip(table[metric], table[f"{metric}_std"])]
@@ -137,13 +149,18 @@ def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
     runs = _runs(records, table_radii)
     metrics = METRICS + [f"certified_{r:g}" for r in table_radii]
     table = _mean_std_table(runs, metrics)
+    images, notes = _coverage(records)
+    table.insert(2, "images", table["method"].map(images))
+    for note in notes:
+        log.warning("%s: %s", title, note)
     summary = _formatted(table, metrics)
     for metric in sorted({m for values in paper.values() for m in values}):
         summary[f"{metric} (paper)"] = [paper.get(method, {}).get(metric, "")
                                         for method in table["method"]]
     _write_tables(summary, outdir / "summary",
                   f"{title}: mean ± std over seeds (certified_r: certified accuracy at radius "
-                  "r; acr: average certified radius; sigma: sigma(x) over the inputs)")
+                  "r; acr: average certified radius; sigma: sigma(x) over the inputs)"
+                  + "".join(f" {note}" for note in notes))
     table.to_csv(outdir / "summary_numbers.csv", index=False)
     runs.to_csv(outdir / "runs.csv", index=False)  # per seed: what idrs.paper_check reads
     comparison = comparison_table(records, runs, comparisons, metrics, table_radii)

@@ -45,11 +45,13 @@ def table1_markdown(df: pd.DataFrame) -> str:
     wide.index = [f"{d} (N = {PAPER_TABLE1[d][0]})" for d in wide.index]
     header = ("Table 1: theoretical lower thresholds for sigma1/sigma0 (Theorem 2.4), "
               f"{int(df.matches_paper.sum())} of {len(df)} cells equal the paper's print.\n\n")
-    return header + wide.rename_axis("p_A", axis=1).to_markdown() + "\n"
+    wide.columns = [f"p_A = {p_a:g}" for p_a in wide.columns]
+    return header + wide.rename_axis("dataset").to_markdown() + "\n"
 
 
-def figure3(path_stem: Path, p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
-    """Theoretical (Theorem 2.4, Corollary 2.5) and practical thresholds against N."""
+def figure3_figure(p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
+    """Theoretical (Theorem 2.4, Corollary 2.5) and practical thresholds against N, one
+    panel per p_A; the legend sits below the panels, clear of the curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -67,8 +69,16 @@ def figure3(path_stem: Path, p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
                ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel(r"threshold on $\sigma_1/\sigma_0$")
-    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def figure3(path_stem: Path, p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
+    """Write :func:`figure3_figure` as PNG and PDF; return the paths."""
+    import matplotlib.pyplot as plt
+    fig = figure3_figure(p_as, max_dim)
     paths = [path_stem.with_suffix(s) for s in (".png", ".pdf")]
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     for p in paths:

@@ -116,11 +116,14 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     config_dict = dataclasses.asdict(config)
     if ckpt_path.exists():
         state = _load(ckpt_path, "checkpoint", f"delete it to train {outdir} from scratch.")
-        if state.get("config") != config_dict or state.get("dataset") != dataset.name:
+        old = {**(state.get("config") or {}), "dataset": state.get("dataset")}
+        new = {**config_dict, "dataset": dataset.name}
+        differ = [f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
+                  for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        if differ:
             raise CheckpointError(
-                f"checkpoint {ckpt_path} belongs to another run (dataset "
-                f"{state.get('dataset')!r}, config {state.get('config')}); delete it or "
-                "choose another output folder.")
+                f"checkpoint {ckpt_path} belongs to another run ({'; '.join(differ)}); "
+                "delete it or choose another output folder.")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -9,6 +9,14 @@ def _option(default, help_text):
     return dataclasses.field(default=default, metadata={"help": help_text})
 
 
+#: Options whose library default would surprise on the command line: no augmentation,
+#: or an m of 0 for the input-dependent training sigma. They must be given.
+REQUIRED_ON_THE_COMMAND_LINE = {
+    "sigma_train": "required: 0 trains without noise",
+    "train_m": "required with --train-rate > 0; no default",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Defaults are Cohen et al.'s CIFAR recipe."""
@@ -43,6 +51,12 @@ class TrainConfig:
                                     help="cifar_resnet110, cifar_resnet20, cnn or mlp")
                 continue
             kind = type(field.default)
-            parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
-                                default=field.default,
+            flag = f"--{field.name.replace('_', '-')}"
+            if field.name in REQUIRED_ON_THE_COMMAND_LINE:
+                parser.add_argument(flag, dest=field.name, type=kind, default=None,
+                                    required=field.name == "sigma_train",
+                                    help=f"{field.metadata['help']} "
+                                         f"({REQUIRED_ON_THE_COMMAND_LINE[field.name]})")
+                continue
+            parser.add_argument(flag, dest=field.name, type=kind, default=field.default,
                                 help=f"{field.metadata['help']} (default: {field.default})")

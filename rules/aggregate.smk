@@ -10,7 +10,7 @@ rule import_baseline:
     params:
         b=lambda wc: config["baselines"][wc.name],
     log:
-        "logs/baselines/{name}.log",
+        RESULTS / "logs/baselines/{name}.log",
     localrule: True
     shell:
         "idrs import-cohen --tsv {input} --dataset {params.b[dataset]} --arch {params.b[arch]} "
@@ -26,8 +26,9 @@ rule aggregate:
         runs=RESULTS / "tables" / "runs.parquet",
     params:
         radii=config["report"]["table_radii"],
+        labels=run_labels(),
     log:
-        "logs/aggregate/aggregate.log",
+        RESULTS / "logs/aggregate/aggregate.log",
     resources:
         mem_mb=4000,
     script:

@@ -10,7 +10,7 @@ rule certify:
     params:
         args=certify_args,
     log:
-        "logs/certify/{model}/seed{seed}/{evaluation}/shard{shard}.log",
+        RESULTS / "logs/certify/{model}/seed{seed}/{evaluation}/shard{shard}.log",
     benchmark:
         RESULTS / "benchmarks" / "certify" / "{model}" / "seed{seed}" / "{evaluation}" / "shard{shard}.tsv"
     threads: 1

@@ -3,15 +3,43 @@
 import math
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from idrs.baselines import check_baseline_file as _check_baseline_file
 from idrs.data import test_size as _test_size
+from idrs.results_dir import results_dir as _results_dir
 
+def _short(error):
+    """One jsonschema error in a few lines: where, what, and what is allowed."""
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    text = f"config: {where}: {error.message}"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and "properties" in schema:
+        text += f"; allowed keys: {', '.join(sorted(schema['properties']))}"
+    elif "description" in schema:
+        text += f" ({schema['description']})"
+    return text
+
+
+def _validate_briefly(config):
+    """An invalid config is one short message, not jsonschema's dump of the schema."""
+    import jsonschema
+    import yaml
+    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+                            .read_text())
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        raise WorkflowError(_short(error))
+
+
+_validate_briefly(config)
 # Fills in the schema's defaults, so rules may read every documented key.
 validate(config, schema="../schemas/config.schema.yaml")
 
-RESULTS = Path(config["results_dir"])
+# a custom config without results_dir gets its own folder (idrs.results_dir)
+RESULTS = Path(_results_dir(workflow.config_settings.configfiles or ["config.yaml"], config))
 SEEDS = config["seeds"]
 
 
@@ -78,6 +106,9 @@ def _build_registry(config):
         cert = {**config["certification"], **exp.get("certification", {})}
         if cert["n0"] > cert["n"]:
             _fail(where, f"n0 == {cert['n0']} exceeds n == {cert['n']}")
+        if cert["shard_size"] < cert["skip"]:  # else some shards would hold no index
+            _fail(where, f"shard_size == {cert['shard_size']} is below skip == "
+                  f"{cert['skip']}; make shard_size at least skip")
         k, m = exp["k"], exp["m"]
         runs, labels = [], [meth["label"] for meth in exp["methods"]]
         if len(set(labels)) != len(labels):
@@ -183,6 +214,20 @@ def shard_ranges(model, evaluation):
 def run_shards(model, seed, evaluation):
     return [RESULTS / "certify" / model / f"seed{seed}" / evaluation / f"shard{i:04d}.parquet"
             for i in range(len(shard_ranges(model, evaluation)))]
+
+
+def run_labels():
+    """{run folder: [[experiment, method label], ...]} and {baseline: [experiment, ...]}:
+    which experiments show each run, and under which name (for tables/runs.parquet)."""
+    folders, published = {}, {}
+    for name, exp in EXPERIMENTS.items():
+        for run in exp["runs"]:
+            for seed in exp["seeds"]:
+                folder = RESULTS / "certify" / run["model"] / f"seed{seed}" / run["evaluation"]
+                folders.setdefault(str(folder), []).append([name, run["label"]])
+        for b in exp.get("baselines", []):
+            published.setdefault(b, []).append(name)
+    return {"runs": folders, "baselines": published}
 
 
 def all_runs():

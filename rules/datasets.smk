@@ -8,7 +8,7 @@ rule dataset:
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
     log:
-        "logs/datasets/{dataset}.log",
+        RESULTS / "logs/datasets/{dataset}.log",
     localrule: True
     shell:
         "idrs data {params.spec} > {output}.tmp 2> {log} && mv {output}.tmp {output}"

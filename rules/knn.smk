@@ -10,7 +10,7 @@ rule knn:
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
     log:
-        "logs/knn/{dataset}/k{k}_{split}.log",
+        RESULTS / "logs/knn/{dataset}/k{k}_{split}.log",
     benchmark:
         RESULTS / "benchmarks" / "knn" / "{dataset}" / "k{k}_{split}.tsv"
     threads: 2

@@ -15,7 +15,7 @@ rule regions:
         evaluations=lambda wc: regions_evaluations(wc.experiment),
         title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
     log:
-        "logs/regions/{experiment}.log",
+        RESULTS / "logs/regions/{experiment}.log",
     localrule: True
     script:
         "../workflow_scripts/regions.py"

@@ -26,7 +26,7 @@ rule report:
         paper=lambda wc: {m["label"]: m["paper"] for m in EXPERIMENTS[wc.experiment]["methods"]
                           if m.get("paper")},
     log:
-        "logs/report/{experiment}.log",
+        RESULTS / "logs/report/{experiment}.log",
     localrule: True
     script:
         "../workflow_scripts/report.py"
@@ -49,7 +49,7 @@ rule paper_check:
     params:
         registry=config["paper_registry"],
     log:
-        "logs/paper_check.log",
+        RESULTS / "logs/paper_check.log",
     localrule: True
     shell:
         "idrs paper-check {RESULTS} --config {params.registry} --write > {log} 2>&1"

@@ -13,7 +13,7 @@ rule theory:
         figure3_p_a=config["theory"]["figure3_p_a"],
         figure3_max_dim=config["theory"]["figure3_max_dim"],
     log:
-        "logs/theory/theory.log",
+        RESULTS / "logs/theory/theory.log",
     benchmark:
         RESULTS / "benchmarks" / "theory" / "theory.tsv"
     threads: 1

@@ -11,7 +11,7 @@ rule train:
         args=train_args,
         outdir=lambda wc, output: Path(output[0]).parent,
     log:
-        "logs/train/{model}/seed{seed}.log",
+        RESULTS / "logs/train/{model}/seed{seed}.log",
     benchmark:
         RESULTS / "benchmarks" / "train" / "{model}" / "seed{seed}.tsv"
     threads: 1

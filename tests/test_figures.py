@@ -36,6 +36,9 @@ def test_certified_accuracy_figure_draws_means_and_sd_bands():
     assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1  # 1 seed: no band
     assert "±1 SD across seeds" in ax.get_legend().get_title().get_text()
     assert "2 seeds" in ax.get_legend().get_texts()[0].get_text()
+    # coinciding curves stay distinguishable: their own line style and marker
+    styles = {(line.get_linestyle(), line.get_marker()) for line in ax.lines}
+    assert len(styles) == 2
 
 
 def test_accuracy_figure_marks_the_papers_value():
@@ -109,3 +112,16 @@ def test_regions_figure_draws_sigma_circles_and_one_boundary_per_method(rng):
     lo, hi = zoom.get_xlim()
     assert lo < 0.0 and hi > 0.1 and hi - lo < 2 * (gx[-1] - gx[0])
     assert "disagree (20 lattice points)" in zoom.get_title()
+
+
+def test_a_method_covering_fewer_images_is_flagged(records, tmp_path, caplog):
+    """A published file with 10 of the 40 images: the summary says how many images each
+    method covers, and the caption and the log warn."""
+    part = records[(records.method == "const") & (records.idx < 10) & (records.train_seed == 0)]
+    both = pd.concat([records[records.method == "idrs"], part.assign(method="pub")])
+    experiment_report(both, tmp_path, title="toy", table_radii=[0.5])
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.set_index("method")["images"].to_dict() == {"idrs": 40, "pub": 10}
+    assert summary.set_index("method")["accuracy"]["pub"].endswith("± n/a")  # one seed
+    warning = "pub covers 10 of the 40 images certified in this experiment"
+    assert warning in (tmp_path / "summary.md").read_text() and warning in caplog.text

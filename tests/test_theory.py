@@ -57,3 +57,16 @@ def test_bad_arguments_raise():
         table1_threshold(1.0, 784)
     with pytest.raises(ValueError, match="dim == 0"):
         practical_threshold(0.9, 0)
+
+
+def test_table1_headers_name_p_a_and_figure3_keeps_its_legend_off_the_curves():
+    from idrs.theory_report import figure3_figure, table1, table1_markdown
+    text = table1_markdown(table1())
+    assert "| dataset " in text and "p_A = 0.9 " in text and "p_A = 0.99993" in text
+    fig = figure3_figure()
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()][1] == "theoretical (Theorem 2.4)"
+    # the legend lies below every panel
+    fig.canvas.draw()
+    legend_top = fig.legends[0].get_window_extent().y1
+    assert all(legend_top <= ax.get_window_extent().y0 for ax in fig.axes)

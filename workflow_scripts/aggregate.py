@@ -3,13 +3,14 @@ import logging
 
 import pandas as pd
 
-from idrs.aggregate import merge_shards, summarise_runs
+from idrs.aggregate import label_runs, merge_shards, summarise_runs
 from idrs.records import write_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
-inp, out = snakemake.input, snakemake.output  # noqa: F821
+inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 
-records = pd.concat([merge_shards(inp.shards), merge_shards(inp.baselines)], ignore_index=True)
+runs, baselines = merge_shards(inp.shards), merge_shards(inp.baselines)
+records = pd.concat([runs, baselines], ignore_index=True)
 write_table(records, out.records, {"content": "per-input certification records"})
-write_table(summarise_runs(records, snakemake.params.radii), out.runs,  # noqa: F821
-            {"content": "one summary row per run"})
+write_table(label_runs(summarise_runs(records, params.radii), inp.shards, params.labels),
+            out.runs, {"content": "one summary row per run and experiment method"})

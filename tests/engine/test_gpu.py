@@ -51,7 +51,7 @@ def cnn_and_inputs(m=4, seed=0):
 def records(model, x, labels, idx, device, **kw):
     out = certify(model.to(device), x.to(device), labels, idx, 0.5, n0=100, n=1000,
                   alpha=0.001, num_classes=10, seed=7, channels_last=False, **kw)
-    return out.drop(columns="time")
+    return out.drop(columns=["time", "radius_time"])
 
 
 def test_cuda_records_do_not_depend_on_shards_or_batch(exact_cuda):

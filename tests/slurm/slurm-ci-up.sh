@@ -40,8 +40,12 @@ munge -n | unmunge >/dev/null
 
 # ---------- slurm.conf ----------
 # no accounting database: Snakemake's SLURM executor must use `squeue` for job status
+# but memory is gathered every second and a step over its --mem is killed (OUT_OF_MEMORY),
+# so the tests can see a resubmission with the attempt-scaled request
 ACCT="AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none"
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill"
 GRES_NODE=""; GRES_TYPES=""
 if [ "$FAKE_GPU" = 1 ]; then
   GRES_NODE="Gres=gpu:1"; GRES_TYPES="GresTypes=gpu"

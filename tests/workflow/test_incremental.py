@@ -94,6 +94,10 @@ def test_end_to_end_run_produces_every_output_with_the_documented_schema(finishe
     assert summary.method.tolist() == ["constant", "idrs", "published (published)"]
     runs = pd.read_parquet(results / "tables" / "runs.parquet")
     assert len(runs) == 4 + 1  # 2 methods x 2 seeds, and the published run
+    assert sorted(zip(runs.experiment, runs.method)) == [("toy", "constant")] * 2 + [
+        ("toy", "idrs")] * 2 + [("toy", "published (published)")]
+    assert "published" in set(runs.model) and not runs.model.str.contains("/").any()
+    assert runs.model_file[runs.method == "constant"].str.endswith("model.pth").all()
     assert {"accuracy", "classwise_std", "certified_0.1"} <= set(runs.columns)
     comparison = pd.read_csv(results / "report" / "toy" / "comparisons.csv")
     assert set(comparison.method) == {"idrs"} and set(comparison.baseline) == {"constant"}
@@ -143,3 +147,29 @@ def test_bad_configuration_fails_at_parse_time(tmp_path, key, value, message):
     done = snakemake(tmp_path, variant(**{key: value}), "-n")
     assert done.returncode != 0
     assert message in done.stderr + done.stdout
+
+
+def test_a_custom_config_gets_its_own_results_and_report(finished):
+    """Two configs in one folder: a custom file (replacing or overriding the default)
+    writes to results-<name>/ and its own HTML report, and leaves the default's files as
+    they were. The commands are the README's (`make run CONFIG=...` runs these two)."""
+    default = {p: p.read_bytes() for p in (finished / "results").rglob("*") if p.is_file()}
+    custom = yaml.safe_load(yaml.safe_dump(TINY))
+    del custom["results_dir"]
+    custom["seeds"] = [0]
+    custom["experiments"]["toy"]["methods"] = custom["experiments"]["toy"]["methods"][:1]
+    (finished / "custom.yaml").write_text(yaml.safe_dump(custom))
+    env = {"PATH": f"{SNAKEMAKE.parent}:/usr/bin:/bin", "HOME": str(finished)}
+    folder = subprocess.run([str(SNAKEMAKE.with_name("idrs")), "results-dir", "custom.yaml"],
+                            cwd=finished, capture_output=True, text=True).stdout.strip()
+    assert folder == "results-custom"
+    for extra in ([], ["--report", f"{folder}/report.html"]):
+        done = subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"),
+                               "--configfile", "custom.yaml", "--cores", "2", *extra],
+                              cwd=finished, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert (finished / "results-custom" / "report.html").is_file()
+    summary = pd.read_csv(finished / "results-custom" / "report" / "toy" / "summary.csv")
+    assert list(summary.method) == ["constant"]
+    after = {p: p.read_bytes() for p in (finished / "results").rglob("*") if p.is_file()}
+    assert after == default
