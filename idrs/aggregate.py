@@ -86,6 +86,12 @@ def summarise_runs(records: pd.DataFrame, radii) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _key(values) -> tuple:
+    """Run keys as a dict key: NaN (an unset m, say) equals NaN, 3 equals 3.0."""
+    return tuple("nan" if pd.isna(v) else repr(float(v)) if isinstance(v, (int, float, np.number))
+                 and not isinstance(v, bool) else str(v) for v in values)
+
+
 def label_runs(runs: pd.DataFrame, shard_paths, labels: dict) -> pd.DataFrame:
     """``runs`` (:func:`summarise_runs`) with the experiment and method label of each
     (one row per experiment method showing the run), a ``model`` that is a name for
@@ -100,10 +106,10 @@ def label_runs(runs: pd.DataFrame, shard_paths, labels: dict) -> pd.DataFrame:
     for path in shard_paths:
         df = pd.read_parquet(path, columns=keys)
         if len(df):
-            files.setdefault(tuple(df.iloc[0]), str(Path(path).parent))
+            files.setdefault(_key(df.iloc[0]), str(Path(path).parent))
     rows = []
     for _, run in runs.iterrows():
-        folder = files.get(tuple(run[keys]))
+        folder = files.get(_key(run[keys]))
         base = {**run.to_dict(), "model_file": run["model"]}
         if folder is not None:
             base["model"] = Path(folder).parents[1].name  # results/certify/<model>/seedS/<eval>

@@ -57,6 +57,14 @@ def _option(text):
     return key, value
 
 
+def _dataset_name(text):
+    from .plugins import is_dotted
+    if text in DATASETS or is_dotted(text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DATASETS)} nor "
+                                     "package.module:factory")
+
+
 def _spec(args):
     return {"name": args.dataset, "root": args.root, "download": not args.no_download,
             "seed": args.data_seed, "dim": args.dim_data, "options": dict(args.data_option)}
@@ -97,7 +105,7 @@ def _certify(args):
                           distances=args.distances, k=args.k, m=args.m,
                           sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0,
                           n=args.n, alpha=args.alpha, channels_last=args.channels_last,
-                          dataset_summary=args.dataset_summary, clamp=args.clamp, **_shard(args))
+                          dataset_summary=args.dataset_summary, expect_arch=args.expect_arch, clamp=args.clamp, **_shard(args))
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
@@ -124,7 +132,8 @@ def _add_summary(p):
 
 
 def _add_dataset(p):
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
+    p.add_argument("--dataset", required=True, type=_dataset_name,
+                   help=f"one of {', '.join(DATASETS)}, or package.module:factory")
     p.add_argument("--root", default="data", help="data folder (default: data)")
     p.add_argument("--no-download", action="store_true",
                    help="fail instead of downloading missing files")
@@ -278,6 +287,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--clamp", choices=["mnist", "cifar10"], default=None,
                    help="the paper's Appendix D clamp instead of the exact radius (sound, "
                         "smaller; reproduces the paper's numbers as printed)")
+    p.add_argument("--expect-arch", default=None,
+                   help="refuse a model file of another architecture (pretrained models)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last image layout (default: on the CPU or with --amp)")
     _add_summary(p)

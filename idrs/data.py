@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .plugins import dataset_from_factory, is_dotted
+
 __all__ = ["ArrayDataset", "DatasetUnavailableError", "DATASETS", "load_dataset",
            "test_size", "fingerprint", "sectors", "cone"]
 
@@ -284,7 +286,10 @@ def _options(name: str, options: dict) -> dict:
 
 
 def test_size(name: str, **options) -> int:
-    """Number of test points of a dataset, without loading or generating it."""
+    """Number of test points of a dataset, without loading or generating it (your own
+    dataset is loaded: its factory is the only one who knows)."""
+    if is_dotted(name):
+        return len(dataset_from_factory(name, **options)[3])
     if name in GENERATORS:
         default = inspect.signature(GENERATORS[name]).parameters["n_test"].default
         return 2 * int(_options(name, options).get("n_test", default))
@@ -298,6 +303,10 @@ def load_dataset(name: str, root="data", download=True, seed=0, dim=None,
     """Load a dataset by name (see the module docstring). ``seed`` generates the toy
     sets; ``dim`` is the cone set's dimension; ``options`` are the generators' other
     keyword arguments (:func:`sectors`, :func:`cone`)."""
+    if is_dotted(name):  # your own dataset (idrs.plugins)
+        x_tr, y_tr, x_te, y_te = dataset_from_factory(name, **options)
+        return ArrayDataset(name, x_tr, y_tr, x_te, y_te,
+                            num_classes=int(max(y_tr.max(), y_te.max())) + 1)
     options = _options(name, options)
     if name == "mnist":
         return mnist(root, download)

@@ -110,7 +110,7 @@ def _shard(model_path, spec, start, stop, skip, device):
     if not len(idx):
         raise ValueError(f"start {start}, stop {stop}, skip {skip} select no index of "
                          f"{ds.name}'s {len(ds.x_test)} test points.")
-    model, meta = load_model(model_path, device)
+    model, meta = load_model(model_path, device, dataset=ds.name)
     if meta["dataset"] != ds.name:
         raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
                          f"{ds.name!r}.")
@@ -171,7 +171,8 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
                 m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
                 start=0, stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
-                channels_last=None, clamp=None, compile=None, dataset_summary=None):
+                channels_last=None, clamp=None, compile=None, dataset_summary=None,
+                expect_arch=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
     ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
@@ -187,6 +188,9 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                          "n certifies it).")
     from .smoothing import certify
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
+    if expect_arch is not None and meta["arch"] != expect_arch:
+        raise ValueError(f"model file {model_path} holds a {meta['arch']}, not the declared "
+                         f"{expect_arch}; correct the file or its arch.")
     model, amp, compile = engine_settings(model, device, amp, compile)
     sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m,
                                                sigma_max, sigma_mean, dataset_summary)
@@ -194,7 +198,9 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                       num_classes=ds.num_classes, seed=seed, rate=rate,
                       batch_size=batch_size, amp=amp, channels_last=channels_last,
                       knn_distance=d, sigma_slack=slack, clamp=clamp, progress=True)
+    from .pretrained import file_sha256
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
+                  "model_sha256": file_sha256(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],
                   "train_rate": meta["config"]["train_rate"], "sigma_b": sigma_b,

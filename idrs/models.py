@@ -5,6 +5,7 @@ takes inputs in [0, 1] pixel units and noise is added before normalisation (Cohe
   (bearpaw's BasicBlock ResNet, depth 6n + 2, widths 16/32/64, He initialisation).
 * ``cnn``: a small CNN for MNIST-like and digits inputs (see :class:`SmallCNN`).
 * ``mlp``: the Appendix A fully connected 3-layer ReLU network of width 20, for toy sets.
+* ``resnet50``: torchvision's ResNet-50 (Cohen et al.'s ImageNet model).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 
 import torch
 from torch import nn
+
+from .plugins import is_dotted, resolve
 
 __all__ = ["NormalizeLayer", "build_model", "inference_model", "ARCHITECTURES"]
 
@@ -119,7 +122,7 @@ def _mlp(in_shape, num_classes, width=20):
                          nn.ReLU(), nn.Linear(width, num_classes))
 
 
-ARCHITECTURES = ("cifar_resnet110", "cifar_resnet20", "cnn", "mlp")
+ARCHITECTURES = ("cifar_resnet110", "cifar_resnet20", "cnn", "mlp", "resnet50")
 
 
 def build_model(arch, in_shape, num_classes, mean=(0.0,), std=(1.0,)) -> nn.Module:
@@ -135,8 +138,16 @@ def build_model(arch, in_shape, num_classes, mean=(0.0,), std=(1.0,)) -> nn.Modu
         net = SmallCNN(in_shape, num_classes)
     elif arch == "mlp":
         net = _mlp(in_shape, num_classes)
+    elif is_dotted(arch):  # your own architecture (idrs.plugins)
+        net = resolve(arch, "architecture")(in_shape, num_classes)
+    elif arch == "resnet50":
+        if len(in_shape) != 3 or in_shape[0] != 3:
+            raise ValueError(f"resnet50 needs 3-channel images, got input shape {in_shape}.")
+        from torchvision.models import resnet50
+        net = resnet50(weights=None, num_classes=num_classes)
     else:
-        raise ValueError(f"arch == {arch!r}, must be one of {list(ARCHITECTURES)}.")
+        raise ValueError(f"arch == {arch!r}, must be one of {list(ARCHITECTURES)} or "
+                         "package.module:factory.")
     return nn.Sequential(NormalizeLayer(mean, std, len(in_shape)), net)
 
 

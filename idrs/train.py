@@ -199,9 +199,16 @@ def evaluate(model, dataset, sigma, device, seed, batch_size=1000):
     return clean / len(x_test), noisy / len(x_test)
 
 
-def load_model(path, device="cpu"):
-    """The model saved by :func:`train` and its metadata dict, in eval mode."""
-    state = _load(Path(path), "model file", "rerun `idrs train` to regenerate it.")
+def load_model(path, device="cpu", dataset=None):
+    """The model saved by :func:`train`, or a checkpoint of Cohen et al.
+    (:func:`idrs.pretrained.load_cohen_checkpoint`; ``dataset`` is checked against its
+    architecture), and its metadata dict, in eval mode."""
+    from .pretrained import is_cohen_checkpoint, load_cohen_checkpoint
+    state = _load(Path(path), "model file", "rerun `idrs train` to regenerate it, or check "
+                  "the file of a pretrained model.")
+    if is_cohen_checkpoint(state):
+        model, meta = load_cohen_checkpoint(path, dataset, state=state)
+        return model.to(device), meta
     try:
         model = build_model(state["arch"], state["in_shape"], state["num_classes"],
                             state["mean"], state["std"])

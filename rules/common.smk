@@ -52,6 +52,26 @@ def _fail(where, message):
     raise ValueError(f"config: {where}: {message}")
 
 
+def _check_pretrained(config):
+    """Every pretrained model's file exists and its dataset is defined (before any job)."""
+    for name, p in config["pretrained"].items():
+        if not Path(p["path"]).is_file():
+            _fail(f"pretrained.{name}", f"model file {p['path']!r} does not exist (paths are "
+                  f"relative to {Path.cwd()}); place the checkpoint there or correct the path")
+        if p["dataset"] not in config["datasets"]:
+            _fail(f"pretrained.{name}", f"dataset {p['dataset']!r} is not defined; defined: "
+                  f"{sorted(config['datasets'])}")
+
+
+def model_file(model, seed):
+    """The model file a run certifies: a pretrained model's own file, else the one the
+    train rule writes."""
+    m = MODELS[model]
+    if m.get("pretrained"):
+        return Path(config["pretrained"][m["pretrained"]]["path"])
+    return RESULTS / "models" / model / f"seed{seed}" / "model.pth"
+
+
 def _model_id(dataset, recipe, method, k, m):
     key = f"{dataset}-{recipe}-st{_g(method['sigma_train'])}"
     if method["train_rate"] > 0:
@@ -92,8 +112,24 @@ def _check_baselines(config):
             _fail(f"baselines.{name}", f"{err} (paths are relative to {Path.cwd()})")
 
 
+def _check_plugins(config):
+    """Your own datasets and architectures import (idrs.plugins), before any job."""
+    from idrs.plugins import is_dotted, resolve
+    named = [(f"datasets.{n}.loader", d["loader"], "dataset") for n, d in config["datasets"].items()]
+    named += [(f"training.{n}.arch", r["arch"], "architecture")
+              for n, r in config["training"].items()]
+    for where, path, what in named:
+        if is_dotted(path):
+            try:
+                resolve(path, what)
+            except ValueError as err:
+                _fail(where, str(err))
+
+
 def _build_registry(config):
+    _check_plugins(config)
     _check_baselines(config)
+    _check_pretrained(config)
     models, evaluations, experiments = {}, {}, {}
     for name, exp in config["experiments"].items():
         where = f"experiments.{name}"
@@ -124,10 +160,25 @@ def _build_registry(config):
                           f"only, not {loader!r}")
                 meth["clamp"] = CLAMP_OF_LOADER[loader]
             cert_m = {**cert, **({"noise_seed": meth["noise_seed"]} if "noise_seed" in meth else {})}
-            model = _model_id(exp["dataset"], exp["training"], meth, k, m)
-            models[model] = {"dataset": exp["dataset"], "recipe": exp["training"],
-                             "sigma_train": meth["sigma_train"],
-                             "train_rate": meth["train_rate"], "m": m, "k": k}
+            seeds = exp.get("seeds", SEEDS)
+            if meth.get("pretrained"):
+                pre = config["pretrained"].get(meth["pretrained"])
+                if pre is None:
+                    _fail(where, f"method {meth['label']!r}: pretrained model "
+                          f"{meth['pretrained']!r} is not defined under pretrained: "
+                          f"{sorted(config['pretrained'])}")
+                if pre["dataset"] != exp["dataset"]:
+                    _fail(where, f"method {meth['label']!r}: pretrained model "
+                          f"{meth['pretrained']!r} classifies {pre['dataset']!r}, not "
+                          f"{exp['dataset']!r}")
+                model, seeds = f"pretrained-{meth['pretrained']}", [0]  # one file: one run
+                models[model] = {"dataset": exp["dataset"], "pretrained": meth["pretrained"],
+                                 "arch": pre["arch"]}
+            else:
+                model = _model_id(exp["dataset"], exp["training"], meth, k, m)
+                models[model] = {"dataset": exp["dataset"], "recipe": exp["training"],
+                                 "sigma_train": meth["sigma_train"],
+                                 "train_rate": meth["train_rate"], "m": m, "k": k}
             evaluation = _evaluation_id(meth, cert_m, k, m)
             evaluations[evaluation] = {**cert_m, "sigma": meth["sigma"], "rate": meth["rate"],
                                        "k": k, "m": m, "sigma_max": meth.get("sigma_max"),
@@ -144,7 +195,7 @@ def _build_registry(config):
                     _fail(where, f"method {meth['label']!r} compares against {baseline!r}, "
                           f"which is not one of its methods {labels}")
             runs.append({"label": meth["label"], "model": model, "evaluation": evaluation,
-                         "baselines": baselines})
+                         "baselines": baselines, "seeds": seeds})
         for b in exp.get("baselines", []):
             if b not in config["baselines"]:
                 _fail(where, f"published baseline {b!r} is not defined under baselines: "
@@ -222,7 +273,7 @@ def run_labels():
     folders, published = {}, {}
     for name, exp in EXPERIMENTS.items():
         for run in exp["runs"]:
-            for seed in exp["seeds"]:
+            for seed in run["seeds"]:
                 folder = RESULTS / "certify" / run["model"] / f"seed{seed}" / run["evaluation"]
                 folders.setdefault(str(folder), []).append([name, run["label"]])
         for b in exp.get("baselines", []):
@@ -235,7 +286,7 @@ def all_runs():
     seen = {}
     for exp in EXPERIMENTS.values():
         for run in exp["runs"]:
-            for seed in exp["seeds"]:
+            for seed in run["seeds"]:
                 seen[(run["model"], seed, run["evaluation"])] = None
     return list(seen)
 
@@ -247,7 +298,7 @@ def all_shards():
 def experiment_inputs(experiment):
     """{label: [shard files of every seed]} and {baseline name: imported file}."""
     exp = EXPERIMENTS[experiment]
-    methods = {run["label"]: [str(p) for seed in exp["seeds"]
+    methods = {run["label"]: [str(p) for seed in run["seeds"]
                               for p in run_shards(run["model"], seed, run["evaluation"])]
                for run in exp["runs"]}
     published = {b: str(RESULTS / "baselines" / f"{b}.parquet") for b in exp.get("baselines", [])}
@@ -308,7 +359,7 @@ def train_args(wc, input):
 # certify stage
 def certify_inputs(wc):
     m, ev = MODELS[wc.model], EVALUATIONS[wc.evaluation]
-    inputs = {"model": RESULTS / "models" / wc.model / f"seed{wc.seed}" / "model.pth",
+    inputs = {"model": model_file(wc.model, wc.seed),
               "dataset": RESULTS / "datasets" / f"{m['dataset']}.txt"}
     if ev["rate"] > 0:
         inputs["distances"] = RESULTS / "knn" / m["dataset"] / f"k{ev['k']}_test.parquet"
@@ -322,6 +373,8 @@ def certify_args(wc, input):
             f"--skip {ev['skip']} --start {start} --stop {stop} --seed {ev['noise_seed']}")
     if ev.get("batch") is not None:  # else the device's default
         args += f" --batch {ev['batch']}"
+    if m.get("pretrained"):
+        args += f" --expect-arch {m['arch']}"
     if ev.get("amp") is not None:
         args += " --amp" if ev["amp"] else " --no-amp"
     if ev.get("compile") is not None:
@@ -355,7 +408,7 @@ def _regions_runs(experiment):
 
 def regions_inputs(wc):
     seed = EXPERIMENTS[wc.experiment]["seeds"][0]
-    return {f"model{i}": RESULTS / "models" / run["model"] / f"seed{seed}" / "model.pth"
+    return {f"model{i}": model_file(run["model"], seed)
             for i, run in enumerate(_regions_runs(wc.experiment))}
 
 

@@ -170,6 +170,36 @@ def test_a_custom_config_gets_its_own_results_and_report(finished):
         assert done.returncode == 0, done.stderr[-3000:]
     assert (finished / "results-custom" / "report.html").is_file()
     summary = pd.read_csv(finished / "results-custom" / "report" / "toy" / "summary.csv")
-    assert list(summary.method) == ["constant"]
+    assert list(summary.method) == ["constant", "published (published)"]
     after = {p: p.read_bytes() for p in (finished / "results").rglob("*") if p.is_file()}
     assert after == default
+
+
+def test_a_pretrained_model_is_certified_without_training_and_reruns_on_a_new_file(tmp_path):
+    """A model declared by file: no train job, one run (seed 0) per method using it, and a
+    newer file reruns exactly its certifications and what reads them."""
+    from idrs.data import sectors
+    from idrs.train import train
+    from idrs.train_config import TrainConfig
+    model = train(sectors(), tmp_path / "pre", TrainConfig(arch="mlp", epochs=2, batch_size=100,
+                                                           sigma_train=0.25), progress=False)
+    config = variant(**{"experiments.toy.methods": [
+        {"label": "constant", "sigma": 0.25},
+        {"label": "pre", "sigma": 0.25, "pretrained": "mine"},
+        {"label": "pre-idrs", "sigma": 0.25, "rate": 0.5, "pretrained": "mine",
+         "baseline": "pre"}]})
+    config["pretrained"] = {"mine": {"path": str(model), "arch": "mlp", "dataset": "sectors"}}
+    jobs = planned_jobs(tmp_path, config)
+    assert jobs["train"] == 2  # the constant method's two seeds only
+    assert jobs["certify"] == 2 * 2 + 2 + 2  # trained: 2 seeds x 2 shards; pretrained: 1 seed
+    done = snakemake(tmp_path, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = pd.read_parquet(tmp_path / "results" / "tables" / "records.parquet")
+    assert set(records.model) >= {str(model)} and set(records.arch) == {"mlp"}
+    model.touch()  # a new file
+    rerun = planned_jobs(tmp_path, config)
+    assert rerun["certify"] == 4 and not {"train", "knn", "dataset"} & set(rerun)
+    config["pretrained"]["mine"]["arch"] = "cnn"  # a file that is not what is declared
+    done = snakemake(tmp_path, config)
+    logs = "".join(p.read_text() for p in (tmp_path / "results" / "logs").rglob("*.log"))
+    assert done.returncode != 0 and "holds a mlp, not the declared cnn" in logs
