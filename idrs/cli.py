@@ -78,8 +78,10 @@ def _data(args):
 
 def _knn(args):
     from .jobs import knn_job
+    features = {"kind": args.feature_map, "dim": args.feature_dim, "factor": args.pool_factor,
+                "reference": args.reference_subset, "seed": args.feature_seed}
     print(knn_job(_spec(args), args.split, args.k, args.out, use_gpu=not args.cpu,
-                  dataset_summary=args.dataset_summary))
+                  dataset_summary=args.dataset_summary, features=features))
 
 
 def _train(args):
@@ -254,6 +256,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=20, help="neighbours (default: 20)")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--cpu", action="store_true", help="never use a GPU for the kNN search")
+    p.add_argument("--feature-map", choices=("none", "pool", "pca"), default="none",
+                   help="distances in the image of a norm-1 map (idrs.features; default: none)")
+    p.add_argument("--feature-dim", type=int, default=256,
+                   help="pca: principal directions kept (default: 256)")
+    p.add_argument("--pool-factor", type=int, default=4,
+                   help="pool: side of the pooling blocks (default: 4)")
+    p.add_argument("--reference-subset", type=int, default=None,
+                   help="a fixed random subset of this many training points as the kNN "
+                        "reference set (default: all)")
+    p.add_argument("--feature-seed", type=int, default=0,
+                   help="seed of the subset and of PCA's sample (default: 0)")
     _add_summary(p)
     p.set_defaults(func=_knn)
 

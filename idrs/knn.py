@@ -289,17 +289,29 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
     return out
 
 
-def save_distances(path, distances, *, dataset, split, k, train_fingerprint):
-    """Write distances to Parquet atomically, with their provenance in the metadata."""
+def save_distances(path, distances, *, dataset, split, k, train_fingerprint,
+                   feature_error=None, feature_coefficient=0.0, knn_dim=None, features=""):
+    """Write distances to Parquet atomically, with their provenance in the metadata.
+
+    With a feature map (:mod:`idrs.features`): ``feature_error`` per point (the bound of
+    :func:`idrs.features.feature_error`), its ``feature_coefficient``, the dimension
+    ``knn_dim`` the search ran in, and a description of the map."""
     df = pd.DataFrame({"index": np.arange(len(distances), dtype=np.int64),
-                       "mean_distance": np.asarray(distances, dtype=np.float64)})
+                       "mean_distance": np.asarray(distances, dtype=np.float64),
+                       "feature_error": (np.zeros(len(distances)) if feature_error is None
+                                         else np.asarray(feature_error, dtype=np.float64))})
     write_table(df, path, {"dataset": dataset, "split": split, "k": k,
-                           "train_fingerprint": train_fingerprint})
+                           "train_fingerprint": train_fingerprint,
+                           "feature_coefficient": repr(float(feature_coefficient)),
+                           "knn_dim": "" if knn_dim is None else str(int(knn_dim)),
+                           "features": features})
 
 
-def load_distances(path, *, dataset, split, k, train_fingerprint, n=None):
+def load_distances(path, *, dataset, split, k, train_fingerprint, n=None, with_info=False):
     """Read distances written by :func:`save_distances`, checking that they belong to
-    this dataset, split, k and training data (and, when given, have ``n`` rows)."""
+    this dataset, split, k and training data (and, when given, have ``n`` rows).
+    ``with_info``: also return ``{"feature_error", "feature_coefficient", "knn_dim"}``
+    (zeros and None for distances in the input space)."""
     try:
         df, meta = read_table(path, "rerun `idrs knn`")
     except TableError as err:
@@ -315,4 +327,10 @@ def load_distances(path, *, dataset, split, k, train_fingerprint, n=None):
     distances = df["mean_distance"].to_numpy()
     if n is not None and len(distances) != n:
         raise DistanceMismatchError(f"{path} has {len(distances)} distances, expected {n}.")
-    return distances
+    if not with_info:
+        return distances
+    info = {"feature_error": (df["feature_error"].to_numpy() if "feature_error" in df
+                              else np.zeros(len(distances))),
+            "feature_coefficient": float(meta.get("feature_coefficient") or 0.0),
+            "knn_dim": int(meta["knn_dim"]) if meta.get("knn_dim") else None}
+    return distances, info

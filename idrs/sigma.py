@@ -65,7 +65,8 @@ def calibrate_sigma_b(mean_distance, sigma_mean, rate, m, sigma_max=None):
     return brentq(excess, low, high, xtol=1e-14, rtol=1e-12)
 
 
-def log_sigma_slack(mean_distance, sigma, rate, m, dim, k):
+def log_sigma_slack(mean_distance, sigma, rate, m, dim, k, feature_error=0.0,
+                    feature_coefficient=0.0):
     r"""Slack :math:`\delta` of the semi-elasticity of :math:`\sigma(x)` as computed
     here (float64 kNN distances of :func:`idrs.knn.knn_mean_distance`, then
     :func:`sigma_from_distance` in float64), at the certified input :math:`x_0`:
@@ -84,6 +85,10 @@ def log_sigma_slack(mean_distance, sigma, rate, m, dim, k):
     :math:`|r(d-m)|`), at most :math:`4u` from ``exp`` and :math:`u` from the product
     with :math:`\sigma_b` (``min`` with ``sigma_max`` is exact): we take
     :math:`8u + 3u\,r(\tilde d + |m|)`. ``rate = 0`` gives 0: a constant is exact.
+    Distances between computed features (:mod:`idrs.features`) add ``feature_error``
+    at :math:`x_0` and, at :math:`x_1` (whose norm exceeds :math:`x_0`'s by at most the
+    reach), ``feature_error + feature_coefficient * reach``; ``dim`` is then the
+    features' dimension.
     The rounding of :math:`\sigma` to the sampler's float32 is added by
     :func:`idrs.smoothing.certify`.
 
@@ -102,8 +107,10 @@ def log_sigma_slack(mean_distance, sigma, rate, m, dim, k):
     """
     d0 = check_array(mean_distance, "mean_distance", low=0)
     sigma = check_array(sigma, "sigma", low=0, low_inclusive=False)
-    eps0 = distance_error_bound(d0, dim, k)
-    d1 = d0 + eps0 + ALPHA_MAX * sigma
-    eps1 = distance_error_bound(d1, dim, k)
+    reach = ALPHA_MAX * sigma
+    fe0 = np.asarray(feature_error, dtype=np.float64)
+    eps0 = distance_error_bound(d0, dim, k) + fe0
+    d1 = d0 + eps0 + reach
+    eps1 = distance_error_bound(d1, dim, k) + fe0 + feature_coefficient * reach
     equation_1 = 16 * U64 + 3 * U64 * rate * (d0 + d1 + 2 * abs(m))
     return np.where(rate > 0, rate * (eps0 + eps1) + equation_1, 0.0)

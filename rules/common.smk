@@ -238,6 +238,14 @@ def dataset_config(name):
             "dim": d.get("dim"), "options": _generator_options(name)}
 
 
+def knn_feature_args(name):
+    """`idrs knn` options of a dataset's knn_features (empty: exact kNN on inputs)."""
+    f = config["datasets"][name].get("knn_features") or {}
+    flags = {"map": "--feature-map", "dim": "--feature-dim", "factor": "--pool-factor",
+             "reference": "--reference-subset", "seed": "--feature-seed"}
+    return " ".join(f"{flags[key]} {value}" for key, value in f.items())
+
+
 def dataset_spec(name):
     """The arguments of `idrs` that select a configured dataset."""
     d = dataset_config(name)

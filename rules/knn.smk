@@ -9,6 +9,7 @@ rule knn:
         RESULTS / "knn" / "{dataset}" / "k{k}_{split}.parquet",
     params:
         spec=lambda wc: dataset_spec(wc.dataset),
+        features=lambda wc: knn_feature_args(wc.dataset),
     log:
         RESULTS / "logs/knn/{dataset}/k{k}_{split}.log",
     benchmark:
@@ -20,4 +21,5 @@ rule knn:
         gpu=lambda wc: resources_of("knn", "gpu"),
     shell:
         "OMP_NUM_THREADS={threads} idrs knn {params.spec} --split {wildcards.split} "
-        "--k {wildcards.k} --dataset-summary {input} --out {output} > {log} 2>&1"
+        "--k {wildcards.k} {params.features} --dataset-summary {input} --out {output} "
+        "> {log} 2>&1"

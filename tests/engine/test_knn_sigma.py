@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from idrs.knn import DistanceMismatchError, knn_mean_distance, load_distances, save_distances
-from idrs.sigma import sigma_from_distance
+from idrs.sigma import log_sigma_slack, sigma_from_distance
 
 
 def brute_force(queries, reference, k, exclude_self=False):
@@ -117,3 +117,26 @@ def test_jobs_read_the_training_fingerprint_from_the_dataset_summary(tmp_path, m
     other.write_text(summary.read_text().replace("dataset: digits", "dataset: mnist"))
     with pytest.raises(ValueError, match="rerun `idrs data`"):
         jobs.train_fingerprint(ds, other)
+
+
+def test_knn_job_with_a_feature_map_stores_its_error_and_certify_adds_it(tmp_path):
+    """Digits pooled 2x2 against a 300-point reference subset: the file says so, the
+    training split excludes each reference point from its own neighbours, and the
+    certificate's slack grows by the feature error."""
+    from idrs import jobs
+    spec = {"name": "digits"}
+    features = {"kind": "pool", "factor": 2, "reference": 300, "seed": 1}
+    test_file, train_file = tmp_path / "test.parquet", tmp_path / "train.parquet"
+    jobs.knn_job(spec, "test", 5, test_file, use_gpu=False, features=features)
+    jobs.knn_job(spec, "train", 5, train_file, use_gpu=False, features=features)
+    ds = jobs._dataset(spec)
+    d, info = jobs._distances(ds, test_file, "test", 5, with_info=True)
+    assert info["knn_dim"] == 16 and info["feature_coefficient"] > 0
+    assert np.all(info["feature_error"] > 0) and np.all(info["feature_error"] < 1e-5)
+    train_d = jobs._distances(ds, train_file, "train", 5)
+    assert len(train_d) == len(ds.x_train) and np.all(train_d > 0)
+    idx = np.arange(10)
+    *_, slack = jobs._evaluation_sigma(ds, idx, 0.25, 0.5, test_file, 5, 2.0, None, None)
+    plain = log_sigma_slack(d[idx], sigma_from_distance(d[idx], 0.25, 0.5, 2.0), 0.5, 2.0,
+                            16, 5)
+    assert np.all(slack > plain)

@@ -196,7 +196,10 @@ def test_a_pretrained_model_is_certified_without_training_and_reruns_on_a_new_fi
     assert done.returncode == 0, done.stderr[-3000:]
     records = pd.read_parquet(tmp_path / "results" / "tables" / "records.parquet")
     assert set(records.model) >= {str(model)} and set(records.arch) == {"mlp"}
-    model.touch()  # a new file
+    # a new file (new weights; a mere touch is no change to Snakemake, which checksums)
+    other = train(sectors(), tmp_path / "other", TrainConfig(arch="mlp", epochs=2,
+                  batch_size=100, sigma_train=0.25, seed=5), progress=False)
+    model.write_bytes(other.read_bytes())
     rerun = planned_jobs(tmp_path, config)
     assert rerun["certify"] == 4 and not {"train", "knn", "dataset"} & set(rerun)
     config["pretrained"]["mine"]["arch"] = "cnn"  # a file that is not what is declared

@@ -108,3 +108,23 @@ def test_the_papers_clamp_needs_the_papers_constants(tmp_path):
     done = dry_run(tmp_path, path)
     assert done.returncode != 0
     assert "paper_clamp needs the paper's constants" in done.stderr + done.stdout
+
+
+def test_imagenet_config_dag_with_cohens_files_in_place(tmp_path):
+    """config/imagenet.yaml: no training, one kNN in pooled features, 3 sigmas x 4
+    methods x 10 shards of 5,000 validation indices (every 100th), Cohen's files as
+    baselines. Their files are stand-ins here: the DAG needs only that they exist."""
+    cohen = tmp_path / "data" / "cohen"
+    for noise in ("0.25", "0.50", "1.00"):
+        model = cohen / "models" / "imagenet" / "resnet50" / f"noise_{noise}"
+        model.mkdir(parents=True)
+        (model / "checkpoint.pth.tar").write_bytes(b"stand-in")
+        tsv = cohen / "data" / "certify" / "imagenet" / "resnet50" / f"noise_{noise}" / "test"
+        tsv.mkdir(parents=True)
+        (tsv / f"sigma_{noise}").write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n"
+                                           "0\t65\t65\t0.4\t1\t0:00:15.1\n")
+    done = dry_run(tmp_path, REPO / "config" / "imagenet.yaml")
+    assert done.returncode == 0, done.stderr + done.stdout
+    jobs = job_counts(done.stdout)
+    assert "train" not in jobs and jobs["knn"] == 1 and jobs["import_baseline"] == 3
+    assert jobs["certify"] == 3 * 4 * 10 and jobs["report"] == 3
