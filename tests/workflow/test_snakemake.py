@@ -128,3 +128,23 @@ def test_imagenet_config_dag_with_cohens_files_in_place(tmp_path):
     jobs = job_counts(done.stdout)
     assert "train" not in jobs and jobs["knn"] == 1 and jobs["import_baseline"] == 3
     assert jobs["certify"] == 3 * 4 * 10 and jobs["report"] == 3
+
+
+@pytest.mark.slow
+def test_cohens_cifar10_models_add_e2_without_training(tmp_path):
+    """config/paper_cohen_models.yaml over config/paper.yaml: 16 more runs (4 sigmas x 4
+    rates, one model each, 10 shards of 1,000 indices at skip 20), not one more train."""
+    base = job_counts(dry_run(tmp_path, REPO / "config" / "paper.yaml").stdout)
+    for noise in ("0.12", "0.25", "0.50", "1.00"):
+        folder = tmp_path / "data" / "cohen" / "models" / "cifar10" / "resnet110" / f"noise_{noise}"
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pth.tar").write_bytes(b"stand-in")
+    done = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(REPO / "config" / "paper.yaml"),
+         str(REPO / "config" / "paper_cohen_models.yaml"), "--cores", "1", "-n"],
+        capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    jobs = job_counts(done.stdout)
+    assert jobs["train"] == base["train"] and jobs["report"] == base["report"] + 4
+    assert jobs["certify"] == base["certify"] + 16 * 10
