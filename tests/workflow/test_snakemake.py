@@ -58,7 +58,26 @@ def test_unknown_config_key_is_a_clear_error(tmp_path):
     bad.write_text("results_dir: results\ntheory:\n  figure3_pa: [0.9]\n")
     done = dry_run(tmp_path, bad)
     assert done.returncode != 0
-    assert "'figure3_pa' was unexpected" in done.stderr + done.stdout
+    out = done.stderr + done.stdout
+    assert "config: theory: Additional properties are not allowed ('figure3_pa' was " \
+           "unexpected); allowed keys: figure3_max_dim, figure3_p_a" in out
+    assert "Failed validating" not in out and len(done.stderr.splitlines()) < 15  # no dump
+
+
+def test_the_schema_has_no_stray_keys():
+    """A YAML description with an unquoted comma once became a key of its own."""
+    import yaml
+    def nulls(node, path=()):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None and key != "default":
+                    yield path + (key,)
+                yield from nulls(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from nulls(value, path + (i,))
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    assert list(nulls(schema)) == []
 
 
 def test_a_baseline_list_naming_an_unknown_method_fails_at_parse_time(tmp_path):
