@@ -70,6 +70,9 @@ def _formatted(table: pd.DataFrame, metrics) -> pd.DataFrame:
     for metric in metrics:  # one seed has no standard deviation: "n/a", not 0
         out[metric] = [f"{m:.4f} ± {'n/a' if np.isnan(s) else f'{s:.4f}'}"
                        for m, s in zip(table[metric], table[f"{metric}_std"])]
+    for column in ("s_sampling", "s_radius"):
+        if column in table:
+            out[column] = [f"{v:.3g}" if pd.notna(v) else "" for v in table[column]]
     return out
 
 
@@ -134,13 +137,40 @@ def comparison_table(records, runs, comparisons, metrics, table_radii) -> pd.Dat
     return table
 
 
+def _spread_rows(runs: pd.DataFrame, spread: dict, metrics) -> pd.DataFrame:
+    """For each {name: [method labels]}: the mean and SD across those methods' runs (the
+    spread of repeated certifications of one model, Appendix E.6.1)."""
+    rows = []
+    for name, labels in spread.items():
+        part = runs[runs.method.isin(labels)]
+        row = {"method": f"{name} (spread over {len(part)} runs)", "seeds": len(part)}
+        for metric in metrics:
+            row[metric] = part[metric].mean()
+            row[f"{metric}_std"] = part[metric].std(ddof=1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _timing(records: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds per image of each method: Monte Carlo sampling (``time``, a share
+    of its job's sampling) and the input's own radius search (``radius_time``)."""
+    grouped = records.groupby("method", sort=False)
+    return pd.DataFrame({name: grouped[column].median() if column in records else np.nan
+                         for name, column in (("s_sampling", "time"),
+                                              ("s_radius", "radius_time"))},
+                        index=list(grouped.groups))
+
+
 def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
-                      table_radii=(0.25, 0.5, 1.0), max_radius=None, paper=None):
+                      table_radii=(0.25, 0.5, 1.0), max_radius=None, paper=None, spread=None):
     """Write the figures, tables and comparisons of one experiment to ``outdir``.
 
     ``records`` holds every run's per-input rows with a ``method`` label and the
     ``train_seed``; ``comparisons`` lists ``(method, baseline)`` pairs; ``paper`` maps a
-    method to {metric: the paper's printed value}.
+    method to {metric: the paper's printed value}; ``spread`` maps a name to method
+    labels whose runs are pooled into one more summary row (mean ± SD across them). The
+    summary also gives each method's median seconds per image of sampling and of the
+    radius search (``s_sampling``, ``s_radius``).
     """
     paper = paper or {}
     outdir = Path(outdir)
@@ -150,7 +180,12 @@ def experiment_report(records: pd.DataFrame, outdir, *, title, comparisons=(),
     metrics = METRICS + [f"certified_{r:g}" for r in table_radii]
     table = _mean_std_table(runs, metrics)
     images, notes = _coverage(records)
+    if spread:
+        table = pd.concat([table, _spread_rows(runs, spread, metrics)], ignore_index=True)
     table.insert(2, "images", table["method"].map(images))
+    timing = _timing(records)
+    for column in timing:
+        table[column] = table["method"].map(timing[column])
     for note in notes:
         log.warning("%s: %s", title, note)
     summary = _formatted(table, metrics)

@@ -204,6 +204,11 @@ def _build_registry(config):
             if label not in labels:
                 _fail(where, f"decision_regions names {label!r}, which is not one of its "
                       f"methods {labels}")
+        for group, members in exp.get("spread", {}).items():
+            for label in members:
+                if label not in labels:
+                    _fail(where, f"spread {group!r} names {label!r}, which is not one of its "
+                          f"methods {labels}")
         experiments[name] = {**exp, "runs": runs, "seeds": exp.get("seeds", SEEDS)}
     return models, evaluations, experiments
 

@@ -25,6 +25,7 @@ rule report:
         max_radius=lambda wc: EXPERIMENTS[wc.experiment].get("max_radius"),
         paper=lambda wc: {m["label"]: m["paper"] for m in EXPERIMENTS[wc.experiment]["methods"]
                           if m.get("paper")},
+        spread=lambda wc: EXPERIMENTS[wc.experiment].get("spread", {}),
     log:
         RESULTS / "logs/report/{experiment}.log",
     localrule: True

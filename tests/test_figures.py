@@ -125,3 +125,22 @@ def test_a_method_covering_fewer_images_is_flagged(records, tmp_path, caplog):
     assert summary.set_index("method")["accuracy"]["pub"].endswith("± n/a")  # one seed
     warning = "pub covers 10 of the 40 images certified in this experiment"
     assert warning in (tmp_path / "summary.md").read_text() and warning in caplog.text
+
+
+def test_spread_rows_and_median_seconds_per_image(records, tmp_path):
+    """Repeated certifications pooled into one row (E.6.1), and per-method median
+    seconds of sampling and of the radius search (the paper's timing claims)."""
+    one = records[records.train_seed == 0]
+    repeats = pd.concat([one.assign(method=f"noise {i}",
+                                    correct=np.roll(one.correct.to_numpy(), i))
+                         for i in range(3)], ignore_index=True)
+    repeats["time"], repeats["radius_time"] = 0.5, 0.002
+    experiment_report(repeats, tmp_path, title="t", table_radii=[0.5],
+                      spread={"3 certifications": ["noise 0", "noise 1", "noise 2"]})
+    numbers = pd.read_csv(tmp_path / "summary_numbers.csv").set_index("method")
+    pooled = numbers.loc["3 certifications (spread over 3 runs)"]
+    each = numbers.loc[["noise 0", "noise 1", "noise 2"], "accuracy"]
+    assert pooled["accuracy"] == pytest.approx(each.mean())
+    assert pooled["accuracy_std"] == pytest.approx(each.std(ddof=1))
+    assert numbers.loc["noise 0", "s_sampling"] == 0.5
+    assert numbers.loc["noise 0", "s_radius"] == 0.002

@@ -20,6 +20,6 @@ def test_gpu_check_script_runs_and_prints_its_table():
     for row in ("| Cohen et al.'s certify loop", "| idrs fp32 channels_last",
                 "| idrs bf16 channels_last, BN folded", "| one float32 GEMM",
                 "| idrs.knn (torch candidates, float64 proof) on the CPU",
-                "| training epoch, cnn", "## pytest -m gpu"):
+                "| training epoch, cnn", "| idrs MNIST CNN, default path", "## pytest -m gpu"):
         assert row in out, row
     assert "s/image" in out and "failed" not in out

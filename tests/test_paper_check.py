@@ -12,13 +12,20 @@ from idrs.paper_check import (cell_verdicts, claim_verdicts, load_claims, load_r
                               paper_tables)
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {"default": REPO / "config.yaml", "paper": REPO / "config" / "paper.yaml",
-           "toys": REPO / "config" / "toys.yaml"}
+# the paper's cells: config/paper.yaml, and its override with Cohen et al.'s models
+# and published files (Table 4, E.2 on their models)
+CONFIGS = {"default": [REPO / "config.yaml"],
+           "paper": [REPO / "config" / "paper.yaml", REPO / "config" / "paper_cohen_models.yaml"],
+           "toys": [REPO / "config" / "toys.yaml"]}
 
 
 def labels(config):
-    experiments = yaml.safe_load(CONFIGS[config].read_text())["experiments"]
-    return {name: {m["label"] for m in exp["methods"]} for name, exp in experiments.items()}
+    experiments = {}
+    for path in CONFIGS[config]:
+        experiments.update(yaml.safe_load(path.read_text())["experiments"])
+    return {name: {m["label"] for m in exp["methods"]}
+            | {f"{b} (published)" for b in exp.get("baselines", [])}
+            for name, exp in experiments.items()}
 
 
 @pytest.mark.parametrize("registry", [load_registry(), load_claims()], ids=["cells", "claims"])
@@ -34,7 +41,7 @@ def test_every_registered_entry_maps_to_a_configured_method(registry):
 
 def test_the_registry_holds_the_papers_tables():
     registry = load_registry()
-    assert set(registry.table) >= {2, 3, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18}
+    assert set(registry.table) >= {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18}
     table5 = registry[(registry.table == 5) & (registry.config == "toys")]
     assert len(table5) == 14 and table5.value.max() == 0.963
     # the printed number and the value in our units agree (percent, x100 tables)
@@ -87,3 +94,36 @@ def test_claims_are_decided_by_holm_adjusted_paired_tests():
     got = claim_verdicts(claims, comparisons, "default").set_index("claim")
     assert got.verdict.to_dict() == {"a": "supported", "b": "not decided",
                                      "c": "contradicted", "d": "contradicted"}
+
+
+def test_cohen_format_records_yield_table_4_exactly(tmp_path):
+    """Table 4 is computed from Cohen et al.'s published CIFAR10 files (500 images each):
+    files in their format with those counts give all twelve printed cells, as
+    experiment_report and the registry see them."""
+    from idrs.baselines import read_cohen_tsv
+    from idrs.report import experiment_report
+    counts = {"0.12": (407, 19, 74), "0.25": (374, 43, 83), "0.50": (326, 83, 91),
+              "1.00": (236, 145, 119)}  # correct, abstain, wrong of 500
+    experiments = {"0.12": "cohen_cifar10_rates_sigma0.12", "0.25": "cohen_cifar10_rates_sigma0.25",
+                   "0.50": "cohen_cifar10_rates_sigma0.5", "1.00": "cohen_cifar10_rates_sigma1.0"}
+    runs = {}
+    for sigma, (right, abstain, wrong) in counts.items():
+        lines = ["idx\tlabel\tpredict\tradius\tcorrect\ttime"]
+        for i in range(500):
+            label = i % 10
+            predict = label if i < right else -1 if i < right + abstain else (label + 1) % 10
+            radius = 0.0 if predict == -1 else 0.5
+            lines.append(f"{20 * i}\t{label}\t{predict}\t{radius}\t{int(predict == label)}"
+                         "\t0:00:15.2")
+        path = tmp_path / f"sigma_{sigma}"
+        path.write_text("\n".join(lines) + "\n")
+        name = f"cohen_certify_{sigma}"
+        records = read_cohen_tsv(path, dataset="cifar10", arch="cifar_resnet110",
+                                 sigma=float(sigma), model=name)
+        runs[experiments[sigma]] = experiment_report(
+            records.assign(method=f"{name} (published)"), tmp_path / sigma, title=sigma,
+            table_radii=[0.5])
+    table4 = load_registry().query("table == 4")
+    got = cell_verdicts(table4, runs, "paper")
+    assert len(got) == 12 and set(got.verdict) == {"agrees"}
+    assert np.array_equal(got.ours.to_numpy(float), got.paper.to_numpy(float))

@@ -16,4 +16,4 @@ frames += [merge_shards([path]).assign(method=f"{name} (published)")
 experiment_report(pd.concat(frames, ignore_index=True), Path(out.summary_csv).parent,
                   title=params.title, comparisons=params.comparisons,
                   table_radii=params.table_radii, max_radius=params.max_radius,
-                  paper=params.paper)
+                  paper=params.paper, spread=params.spread)

@@ -50,7 +50,7 @@ def test_paper_config_dag(tmp_path):
     jobs = job_counts(done.stdout)
     assert jobs["dataset"] == 2 and jobs["report"] == 21 and jobs["theory"] == 1
     # every model is shared by the evaluations that use it: far fewer trainings than runs
-    assert jobs["train"] == 195 and jobs["certify"] == 4490 and jobs["paper_check"] == 1
+    assert jobs["train"] == 195 and jobs["certify"] == 4970 and jobs["paper_check"] == 1
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):
@@ -158,6 +158,10 @@ def test_cohens_cifar10_models_add_e2_without_training(tmp_path):
         folder = tmp_path / "data" / "cohen" / "models" / "cifar10" / "resnet110" / f"noise_{noise}"
         folder.mkdir(parents=True)
         (folder / "checkpoint.pth.tar").write_bytes(b"stand-in")
+        tsv = tmp_path / "data" / "cohen" / "data" / "certify" / "cifar10" / "resnet110"
+        (tsv / f"noise_{noise}" / "test").mkdir(parents=True)
+        (tsv / f"noise_{noise}" / "test" / f"sigma_{noise}").write_text(
+            "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.58\t1\t0:00:15.1\n")
     done = subprocess.run(
         [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
          "--configfile", str(REPO / "config" / "paper.yaml"),
@@ -166,4 +170,5 @@ def test_cohens_cifar10_models_add_e2_without_training(tmp_path):
     assert done.returncode == 0, done.stderr
     jobs = job_counts(done.stdout)
     assert jobs["train"] == base["train"] and jobs["report"] == base["report"] + 4
+    assert jobs["import_baseline"] == 4  # Cohen's published files: Table 4
     assert jobs["certify"] == base["certify"] + 16 * 10
