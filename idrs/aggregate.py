@@ -21,7 +21,8 @@ __all__ = ["merge_shards", "certified_accuracy", "per_class_accuracy", "summaris
 
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
-            "rate", "k", "m", "clamp", "n0", "n", "alpha", "noise_seed", "skip"]
+            "rate", "k", "m", "clamp", "n0", "n", "alpha", "noise_seed", "skip", "precision",
+            "compile"]
 
 
 def merge_shards(paths) -> pd.DataFrame:

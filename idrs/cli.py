@@ -79,7 +79,8 @@ def _data(args):
 def _knn(args):
     from .jobs import knn_job
     features = {"kind": args.feature_map, "dim": args.feature_dim, "factor": args.pool_factor,
-                "reference": args.reference_subset, "seed": args.feature_seed}
+                "reference": args.reference_subset, "seed": args.feature_seed,
+                "pca_sample": args.pca_sample}
     print(knn_job(_spec(args), args.split, args.k, args.out, use_gpu=not args.cpu,
                   dataset_summary=args.dataset_summary, features=features))
 
@@ -265,6 +266,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-subset", type=int, default=None,
                    help="a fixed random subset of this many training points as the kNN "
                         "reference set (default: all)")
+    p.add_argument("--pca-sample", type=int, default=10_000,
+                   help="pca: training points the directions are fitted on (default: 10000; "
+                        "memory about 16 x points x dims bytes)")
     p.add_argument("--feature-seed", type=int, default=0,
                    help="seed of the subset and of PCA's sample (default: 0)")
     _add_summary(p)

@@ -19,6 +19,7 @@ Datasets by name (:data:`DATASETS`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import pickle
@@ -291,11 +292,17 @@ def _options(name: str, options: dict) -> dict:
     return dict(options)
 
 
+@functools.lru_cache(maxsize=None)
+def _factory_test_size(name, options):
+    """Loaded once per process: the workflow asks for every run and shard."""
+    return len(dataset_from_factory(name, **dict(options))[3])
+
+
 def test_size(name: str, **options) -> int:
     """Number of test points of a dataset, without loading or generating it (your own
     dataset is loaded: its factory is the only one who knows)."""
     if is_dotted(name):
-        return len(dataset_from_factory(name, **options)[3])
+        return _factory_test_size(name, tuple(sorted(options.items())))
     if name in GENERATORS:
         default = inspect.signature(GENERATORS[name]).parameters["n_test"].default
         return 2 * int(_options(name, options).get("n_test", default))

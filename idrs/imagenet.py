@@ -46,6 +46,9 @@ class ImageFolderArray:
     def ndim(self):
         return 4
 
+    #: Decoded on access: never load the whole folder into memory at once.
+    lazy = True
+
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
             return _load(self.samples[self.rows[key]][0])
@@ -94,9 +97,14 @@ def _folder(root, split):
 
 
 def imagenet(root):
-    """ImageNet with lazily decoded images (see the module docstring)."""
-    from .data import ArrayDataset
+    """ImageNet with lazily decoded images (see the module docstring). Without a
+    ``train`` folder the training set is empty: certifying needs only ``val`` (with
+    constant sigma), and a kNN job then names the missing folder."""
+    from .data import ArrayDataset, DatasetUnavailableError
     test = ImageFolderArray(_folder(root, "val"))
-    train = ImageFolderArray(_folder(root, "train"))
+    try:
+        train = ImageFolderArray(_folder(root, "train"))
+    except DatasetUnavailableError:
+        train = ImageFolderArray([])
     return ArrayDataset("imagenet", train, train.labels(), test, test.labels(),
                         num_classes=CLASSES)

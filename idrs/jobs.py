@@ -62,6 +62,9 @@ def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=N
     ds = _dataset(spec)
     if split not in ("train", "test"):
         raise ValueError(f"split == {split!r}, must be 'train' or 'test'.")
+    if len(ds.x_train) == 0:
+        raise ValueError(f"{ds.name} has no training set here; the kNN reference set is the "
+                         "training set (for ImageNet: <root>/imagenet/train/<wnid>/...).")
     fmap = FeatureMap(**(features or {})).fit(ds.x_train)
     ref_idx = fmap.reference_indices(len(ds.x_train))
     reference = fmap.transform(ds.x_train[ref_idx])
@@ -102,6 +105,10 @@ def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, devic
     ``train_distances`` (with its ``k``) for trr > 0."""
     from .train import train
     ds = _dataset(spec)
+    if getattr(ds.x_train, "lazy", False):
+        raise ValueError(f"{ds.name} is read lazily from disk and is not trained on here "
+                         "(it would not fit in memory): certify a pretrained model instead "
+                         "(pretrained: in the config, or idrs certify --model FILE).")
     distances = None
     if config.train_rate > 0:
         if train_distances is None or k is None:

@@ -110,7 +110,8 @@ def log_sigma_slack(mean_distance, sigma, rate, m, dim, k, feature_error=0.0,
     reach = ALPHA_MAX * sigma
     fe0 = np.asarray(feature_error, dtype=np.float64)
     eps0 = distance_error_bound(d0, dim, k) + fe0
-    d1 = d0 + eps0 + reach
-    eps1 = distance_error_bound(d1, dim, k) + fe0 + feature_coefficient * reach
+    fe1 = fe0 + feature_coefficient * reach
+    d1 = d0 + eps0 + reach + fe1
+    eps1 = distance_error_bound(d1, dim, k) + fe1
     equation_1 = 16 * U64 + 3 * U64 * rate * (d0 + d1 + 2 * abs(m))
     return np.where(rate > 0, rate * (eps0 + eps1) + equation_1, 0.0)

@@ -123,7 +123,11 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         batch = torch.addcmul(x[who], noise[:len(who)], sigma[who].reshape(view))
         with torch.autocast(device.type, dtype=torch.bfloat16,
                             enabled=amp and device.type == "cuda"):
-            pred = model(batch.contiguous(memory_format=layout)).argmax(1)
+            logits = model(batch.contiguous(memory_format=layout))
+        if logits.shape[-1] != num_classes:  # else counts would spill into the next input
+            raise ValueError(f"the model returns {logits.shape[-1]} logits, expected "
+                             f"num_classes == {num_classes}.")
+        pred = logits.argmax(1)
         counts.index_add_(0, who[:rows] * num_classes + pred[:rows], ones[:rows])
         if progress is not None:
             progress.update(rows)

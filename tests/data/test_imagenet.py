@@ -54,3 +54,18 @@ def test_knn_features_stream_a_lazy_image_folder(folder, tmp_path):
     ds = jobs._dataset(spec)
     d, info = jobs._distances(ds, out, "test", 2, with_info=True)
     assert len(d) == 6 and info["knn_dim"] == 3 * 28 * 28 and np.all(d > 0)
+
+
+def test_without_a_train_folder_certify_data_loads_and_knn_and_training_say_why(folder):
+    import shutil
+
+    from idrs import jobs
+    from idrs.train_config import TrainConfig
+    spec = {"name": "imagenet", "root": str(folder)}
+    with pytest.raises(ValueError, match="not trained on here.*pretrained"):
+        jobs.train_job(spec, TrainConfig(arch="resnet50", sigma_train=0.25), folder / "m")
+    shutil.rmtree(folder / "imagenet" / "train")
+    ds = load_dataset("imagenet", root=folder)
+    assert len(ds.x_test) == 6 and len(ds.x_train) == 0
+    with pytest.raises(ValueError, match="no training set here.*imagenet/train"):
+        jobs.knn_job(spec, "test", 2, folder / "d.parquet", use_gpu=False)

@@ -172,3 +172,21 @@ def test_cohens_cifar10_models_add_e2_without_training(tmp_path):
     assert jobs["train"] == base["train"] and jobs["report"] == base["report"] + 4
     assert jobs["import_baseline"] == 4  # Cohen's published files: Table 4
     assert jobs["certify"] == base["certify"] + 16 * 10
+
+
+def test_shards_that_would_select_no_index_are_not_planned(tmp_path):
+    """shard_size 15 at skip 20 over 450 digits: a range without a multiple of 20 (such
+    as [45, 60)) is dropped, never certified empty."""
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"digits": config["experiments"]["digits"]}
+    config["experiments"]["digits"]["methods"] = config["experiments"]["digits"]["methods"][:1]
+    config["experiments"]["digits"]["seeds"] = [0]
+    config["experiments"]["digits"]["certification"] = {"skip": 20, "shard_size": 15}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = dry_run(tmp_path, path)
+    assert done.returncode == 0, done.stderr + done.stdout
+    # 450 test points in ranges of 15: 30 ranges, 23 of which hold a multiple of 20
+    assert job_counts(done.stdout)["certify"] == len(
+        {i // 15 for i in range(0, 450, 20)})
