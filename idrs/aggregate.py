@@ -11,6 +11,8 @@ a grid of radii (Figure 4).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -25,12 +27,15 @@ RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed
             "compile"]
 
 
-def merge_shards(paths) -> pd.DataFrame:
+def merge_shards(paths, folder_column=None) -> pd.DataFrame:
     """Concatenate shard tables; a missing or unreadable shard, or an index certified
-    twice, is an error naming the file (rerun its certify job)."""
+    twice, is an error naming the file (rerun its certify job). ``folder_column``: also
+    record each row's shard folder (its run's folder) in that column."""
     frames = []
     for path in paths:
         df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
+        if folder_column:
+            df[folder_column] = str(Path(path).parent)
         frames.append(df)
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(merged):
@@ -93,21 +98,18 @@ def _key(values) -> tuple:
                  and not isinstance(v, bool) else str(v) for v in values)
 
 
-def label_runs(runs: pd.DataFrame, shard_paths, labels: dict) -> pd.DataFrame:
+def label_runs(runs: pd.DataFrame, folders: pd.DataFrame, labels: dict) -> pd.DataFrame:
     """``runs`` (:func:`summarise_runs`) with the experiment and method label of each
     (one row per experiment method showing the run), a ``model`` that is a name for
     runs and baselines alike, and ``model_file`` (the model's or the TSV's path).
 
     ``labels``: ``{"runs": {run folder: [[experiment, label], ...]}, "baselines":
-    {baseline name: [experiment, ...]}}``; a run's folder is its shards' parent folder.
+    {baseline name: [experiment, ...]}}``; ``folders``: the runs' records with their
+    shard folder in a ``folder`` column (:func:`merge_shards`).
     """
-    from pathlib import Path
     keys = [c for c in RUN_KEYS if c in runs.columns]
-    files = {}  # run keys -> run folder, from the shards' own provenance (first row)
-    for path in shard_paths:
-        df = pd.read_parquet(path, columns=keys)
-        if len(df):
-            files.setdefault(_key(df.iloc[0]), str(Path(path).parent))
+    files = {_key(row[keys]): row["folder"]  # run keys -> run folder
+             for _, row in folders.drop_duplicates(keys).iterrows()}
     rows = []
     for _, run in runs.iterrows():
         folder = files.get(_key(run[keys]))

@@ -72,9 +72,10 @@ class FeatureMap:
         self.weights = None
 
     def reference_indices(self, n_train):
-        """The fixed subset of training indices (sorted), or all of them."""
+        """The fixed subset of training indices (sorted), or ``slice(None)`` for all of
+        them (a view of the training set, not a copy)."""
         if self.reference is None or self.reference >= n_train:
-            return np.arange(n_train)
+            return slice(None)
         rng = np.random.default_rng([self.seed, 1])
         return np.sort(rng.choice(n_train, size=int(self.reference), replace=False))
 

@@ -69,18 +69,19 @@ def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=N
     ref_idx = fmap.reference_indices(len(ds.x_train))
     reference = fmap.transform(ds.x_train[ref_idx])
     inputs = ds.x_train if split == "train" else ds.x_test
-    queries = fmap.transform(inputs)
     if split == "test":
-        distances = knn_mean_distance(queries, reference, k, use_gpu=use_gpu, progress=True)
-    else:  # a training point in the reference set is not its own neighbour
-        inside = np.zeros(len(queries), dtype=bool)
-        inside[ref_idx] = True
-        distances = np.empty(len(queries))
+        distances = knn_mean_distance(fmap.transform(inputs), reference, k, use_gpu=use_gpu,
+                                      progress=True)
+    else:  # a training point in the reference set is not its own neighbour; the others'
+        # features are computed once, only for them
+        outside = np.ones(len(inputs), dtype=bool)
+        outside[ref_idx] = False
+        distances = np.empty(len(inputs))
         distances[ref_idx] = knn_mean_distance(reference, reference, k, exclude_self=True,
                                                use_gpu=use_gpu, progress=True)
-        if (~inside).any():
-            distances[~inside] = knn_mean_distance(queries[~inside], reference, k,
-                                                   use_gpu=use_gpu, progress=True)
+        if outside.any():
+            distances[outside] = knn_mean_distance(fmap.transform(inputs[outside]), reference,
+                                                   k, use_gpu=use_gpu, progress=True)
     errors = None
     if fmap.kind != "none":
         ref_norm = float(row_norms(ds.x_train[ref_idx]).max())
@@ -88,7 +89,7 @@ def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=N
     save_distances(out, distances, dataset=ds.name, split=split, k=k,
                    train_fingerprint=train_fingerprint(ds, dataset_summary),
                    feature_error=errors, feature_coefficient=fmap.coefficient,
-                   knn_dim=queries.shape[1], features=fmap.describe())
+                   knn_dim=reference.shape[1], features=fmap.describe())
     return Path(out)
 
 

@@ -9,8 +9,9 @@ from idrs.records import write_table
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 
-runs, baselines = merge_shards(inp.shards), merge_shards(inp.baselines)
-records = pd.concat([runs, baselines], ignore_index=True)
+runs = merge_shards(inp.shards, folder_column="folder")
+records = pd.concat([runs.drop(columns="folder"), merge_shards(inp.baselines)],
+                    ignore_index=True)
 write_table(records, out.records, {"content": "per-input certification records"})
-write_table(label_runs(summarise_runs(records, params.radii), inp.shards, params.labels),
+write_table(label_runs(summarise_runs(records, params.radii), runs, params.labels),
             out.runs, {"content": "one summary row per run and experiment method"})
