@@ -3,36 +3,67 @@
 Two registries ship with the package:
 
 * ``paper_values.csv``: the printed cells of Tables 2-20 that a configuration
-  reproduces (table, row, column, the number as printed, its value in our units, and
-  the config, experiment, method and metric that reproduce it);
-* ``paper_claims.csv``: qualitative claims of the paper's text, each decided by a
-  comparison of one method with its baseline (``comparisons.csv`` of the experiment).
+  reproduces (table, row, column, the number as printed, its value in our units, the
+  config, experiment, method and metric that reproduce it), and what the paper's number
+  is made of: ``runs`` (the number of training runs it averages, 1 for a single run),
+  ``paper_sd`` (the paper's own seed SD where it prints one beside the cell),
+  ``test_images`` (images behind it) and ``test_set`` (``fixed``: a subset of a real
+  test set that we certify too when we certify as many images; ``drawn``: generated
+  data, never the same images);
+* ``paper_claims.csv``: qualitative claims of the paper's text (and our controls), each
+  decided by one comparison of a method with its baseline (``comparisons.csv`` of the
+  experiment), with the claimed direction and, for claims of no difference, a margin.
 
-A cell **agrees** when the printed value lies in our 95% confidence interval over seeds
-(t-interval of the mean; chi-square interval for a standard deviation across runs)
-widened by half a unit of the printed last digit; it **differs** otherwise; with one
-seed there is no interval and only the rounding counts. A claim is **supported** when
-the comparison's Holm-adjusted p-value is below 0.05 in the claimed direction,
-**contradicted** when it is below 0.05 in the other, and **not decided** otherwise; a
-claim of "no improvement" is **consistent** unless the method is significantly better.
+**Cell verdicts** come from an interval on the difference ours - paper whose variance
+adds: our seed variance over our S seeds; the paper's side, its printed SD over its
+``runs`` where printed, else our seed SD (an assumption: the paper's runs vary as ours
+do), and a whole run's variance (a prediction term) where the paper's value is one run;
+the test-set term (per-image variance over images, on both sides) where our images are
+not the paper's; and half a unit of the printed last digit. Welch-Satterthwaite degrees
+of freedom, 95%. A cell **differs** when the printed value lies outside; it **agrees**
+when it lies inside and the half-width is within the cell's resolution
+(:func:`resolution`); otherwise it is **too uncertain to judge**. A spread cell (the SD
+across runs, ``sd:`` metrics) compares our SD with the printed one through the 95% F
+interval of their ratio: differs when it excludes 1, agrees when it lies within
+[0.4, 2.5], too uncertain otherwise. A seed SD of exactly 0 on a proportion is floored
+at one image (1/images), so identical seeds never "differ" by zero width.
+
+**Claim verdicts**: each claim is a region for the difference Delta (method minus
+baseline): ``greater`` Delta > 0, ``less`` Delta < 0, ``not greater`` Delta < margin,
+``not less`` Delta > -margin, ``similar`` |Delta| < margin (two one-sided tests). Its
+p-value for "supported" tests the complement of the region, its p-value for
+"contradicted" tests the region (one-sided, from the comparison's t or exact sign-flip
+test); each list is Holm-adjusted over the config's claims that ran. **supported** /
+**contradicted**: adjusted p < 0.05; **inconclusive** otherwise, with the reason.
 Table 1 (theory) comes from ``theory/table1.csv``, which carries the printed values.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .comparison import holm, one_sided_p
+
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
-           "paper_tables", "write_paper_check", "read_results", "ALPHA"]
+           "paper_tables", "write_paper_check", "read_results", "resolution", "ALPHA",
+           "CONFIDENCE"]
 
 REGISTRY = Path(__file__).with_name("paper_values.csv")
 CLAIMS = Path(__file__).with_name("paper_claims.csv")
-#: Significance level of the claim verdicts (Holm-adjusted within an experiment).
+#: Family-wise error rate of the claim verdicts (Holm over the config's claims).
 ALPHA = 0.05
+#: Level of the cell intervals.
+CONFIDENCE = 0.95
+#: Metrics that are proportions of test images (binomial-type test-set term, floor).
+PROPORTIONS = ("accuracy", "abstention", "misclassification", "certified_")
+#: A spread cell agrees when its SD-ratio interval lies within this range.
+SD_RATIO_RESOLUTION = (0.4, 2.5)
+EXPECTED = ("greater", "less", "not greater", "not less", "similar")
 
 
 def load_registry(path=REGISTRY) -> pd.DataFrame:
@@ -40,7 +71,11 @@ def load_registry(path=REGISTRY) -> pd.DataFrame:
 
 
 def load_claims(path=CLAIMS) -> pd.DataFrame:
-    return pd.read_csv(path)
+    claims = pd.read_csv(path)
+    unknown = set(claims.expected) - set(EXPECTED)
+    if unknown:
+        raise ValueError(f"{path}: expected must be one of {EXPECTED}, found {unknown}")
+    return claims
 
 
 def _half_unit(printed: str, value: float) -> float:
@@ -51,50 +86,122 @@ def _half_unit(printed: str, value: float) -> float:
     return 0.5 * 10.0 ** -decimals * scale
 
 
-def _interval(values: np.ndarray, spread: bool, confidence=0.95):
-    """(estimate, low, high): of the mean, or of the SD across runs (``spread``)."""
-    n = len(values)
-    if spread:
-        sd = float(np.std(values, ddof=1)) if n > 1 else np.nan
-        if n < 2:
-            return sd, np.nan, np.nan
-        q = stats.chi2.ppf([(1 + confidence) / 2, (1 - confidence) / 2], n - 1)
-        return sd, sd * np.sqrt((n - 1) / q[0]), sd * np.sqrt((n - 1) / q[1])
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, np.nan, np.nan
-    half = stats.t.ppf((1 + confidence) / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n)
-    return mean, mean - half, mean + half
+def _is_proportion(metric: str) -> bool:
+    return metric.startswith(PROPORTIONS)
+
+
+def resolution(metric: str, value: float) -> float:
+    """Largest half-width at which a cell may "agree": 0.02 for a proportion, but at
+    most a quarter of its distance to 0 or 1 (0.0025 at accuracy 0.99); a quarter of the
+    printed value for anything else (class-wise std, radii, sigma)."""
+    if _is_proportion(metric):
+        return min(0.02, 0.25 * min(value, 1 - value))
+    return 0.25 * abs(value)
+
+
+def _spread_verdict(values, cell, half) -> dict:
+    """Our SD across runs against the printed one: F interval of their ratio."""
+    S, k = len(values), int(cell.runs)
+    if S < 2 or k < 2:
+        return {"verdict": "too uncertain to judge",
+                "reason": "an SD across runs needs at least 2 runs on each side"}
+    ours = float(np.std(values, ddof=1))
+    if ours == 0 and _is_proportion(cell.metric[3:]):
+        ours = 1.0 / float(cell.our_images)  # below one image's resolution
+    f_low, f_high = stats.f.ppf([(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2], S - 1, k - 1)
+    paper_high = cell.value + half
+    paper_low = max(cell.value - half, 1e-300)
+    low = ours / paper_high / np.sqrt(f_high)
+    high = ours / paper_low / np.sqrt(f_low)
+    if not low <= 1 <= high:
+        verdict, reason = "differs", ""
+    elif SD_RATIO_RESOLUTION[0] <= low and high <= SD_RATIO_RESOLUTION[1]:
+        verdict, reason = "agrees", ""
+    else:
+        verdict, reason = "too uncertain to judge", (
+            f"SD ratio interval [{low:.2f}, {high:.2f}] wider than "
+            f"[{SD_RATIO_RESOLUTION[0]}, {SD_RATIO_RESOLUTION[1]}]")
+    return {"ours": ours, "compared": "ours / paper (SD ratio)", "ci_low": low,
+            "ci_high": high, "difference": ours - cell.value, "verdict": verdict,
+            "reason": reason}
+
+
+def _value_verdict(values, cell, half, se_images, published) -> dict:
+    """Our mean against the printed value: interval on ours - paper."""
+    S, ours = len(values), float(np.mean(values))
+    difference = ours - cell.value
+    out = {"ours": ours, "compared": "ours - paper", "difference": difference}
+    if published:  # the paper's own run, read from its published file: rounding only
+        verdict = "agrees" if abs(difference) <= half else "differs"
+        return {**out, "ci_low": -half, "ci_high": half, "verdict": verdict,
+                "reason": "the paper's own run (published file): rounding only"}
+    sd_run, df_run = (float(np.std(values, ddof=1)), S - 1) if S > 1 else (np.nan, 0)
+    if S > 1 and sd_run == 0 and _is_proportion(cell.metric):
+        sd_run = 1.0 / float(cell.our_images)  # identical seeds: floor at one image
+    paper_sd = float(cell.paper_sd) if pd.notna(cell.paper_sd) else np.nan
+    if np.isnan(sd_run) and np.isnan(paper_sd):
+        return {**out, "ci_low": np.nan, "ci_high": np.nan, "verdict": "too uncertain to judge",
+                "reason": "one seed and no printed SD: no estimate of the run-to-run variance"}
+    parts = [(sd_run ** 2 / S, df_run)] if S > 1 else []
+    runs = int(cell.runs)
+    paper_run_var, paper_df = ((paper_sd ** 2, runs - 1) if not np.isnan(paper_sd)
+                               else (sd_run ** 2, df_run))  # assumption: the paper varies as ours
+    # a single printed run varies by a whole run's variance (prediction term)
+    parts.append((paper_run_var / runs, paper_df))
+    if S == 1:  # our one seed is one run too
+        parts.append((paper_run_var, paper_df))
+    same_images = cell.test_set == "fixed" and int(cell.our_images) == int(cell.test_images)
+    if not same_images and not np.isnan(se_images):
+        parts.append((se_images ** 2 * (1 + float(cell.our_images) / float(cell.test_images)),
+                      np.inf))
+    var = sum(v for v, _ in parts)
+    total, denominator = var, sum(v * v / d for v, d in parts if 0 < d < np.inf and v > 0)
+    df = total * total / denominator if denominator > 0 else np.inf
+    width = stats.t.ppf((1 + CONFIDENCE) / 2, df) * np.sqrt(var) + half
+    if abs(difference) > width:
+        verdict, reason = "differs", ""
+    elif width <= resolution(cell.metric, cell.value):
+        verdict, reason = "agrees", ""
+    else:
+        verdict, reason = "too uncertain to judge", (
+            f"half-width {width:.4g} above the resolution "
+            f"{resolution(cell.metric, cell.value):.4g}")
+    return {**out, "ci_low": difference - width, "ci_high": difference + width,
+            "verdict": verdict, "reason": reason}
 
 
 def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFrame:
     """One row per registered cell of ``config``; ``runs`` maps an experiment to its
-    per-seed table (``runs.csv`` of the report: method, seed, metrics)."""
+    per-seed table (``runs.csv`` of the report: method, seed, metrics, their test-set
+    standard errors ``<metric>_se_images`` and the number of ``inputs``)."""
     rows = []
     for cell in registry[registry.config == config].itertuples(index=False):
         table = runs.get(cell.experiment)
         spread = cell.metric.startswith("sd:")
         metric = cell.metric[3:] if spread else cell.metric
-        values = (None if table is None or metric not in table.columns
-                  else table.loc[table.method == cell.method, metric].dropna().to_numpy(float))
+        found = (None if table is None or metric not in table.columns
+                 else table[(table.method == cell.method) & table[metric].notna()])
         row = {"table": cell.table, "row": cell.row, "column": cell.column,
                "paper": cell.value, "printed": cell.printed, "experiment": cell.experiment,
                "method": cell.method, "metric": cell.metric}
-        if values is None or len(values) == 0:
+        if found is None or found.empty:
             rows.append({**row, "verdict": "not run"})
             continue
-        ours, low, high = _interval(values, spread)
-        tolerance = _half_unit(cell.printed, cell.value)
-        if np.isnan(low):
-            verdict = "agrees" if abs(ours - cell.value) <= tolerance else "differs (1 seed)"
-        else:
-            verdict = ("agrees" if low - tolerance <= cell.value <= high + tolerance
-                       else "differs")
-        rows.append({**row, "ours": ours, "ci_low": low, "ci_high": high,
-                     "seeds": len(values), "difference": ours - cell.value,
-                     "verdict": verdict})
-    columns = ["table", "row", "column", "paper", "printed", "ours", "ci_low", "ci_high",
-               "seeds", "difference", "verdict", "experiment", "method", "metric"]
+        values = found[metric].to_numpy(float)
+        images = found["inputs"].mean() if "inputs" in found else np.nan
+        info = SimpleNamespace(**cell._asdict(), our_images=images)
+        se_column = f"{metric}_se_images"
+        se = float(found[se_column].mean()) if se_column in found else np.nan
+        if np.isnan(se) and _is_proportion(metric):
+            p = float(values.mean())
+            se = float(np.sqrt(p * (1 - p) / images))
+        half = _half_unit(cell.printed, cell.value)
+        result = (_spread_verdict(values, info, half) if spread else
+                  _value_verdict(values, info, half, se, cell.method.endswith("(published)")))
+        rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs})
+    columns = ["table", "row", "column", "paper", "printed", "ours", "difference", "compared",
+               "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason", "experiment",
+               "method", "metric"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -108,50 +215,108 @@ def theory_verdicts(table1: pd.DataFrame) -> pd.DataFrame:
         "experiment": "theory", "method": "Theorem 2.4", "metric": "threshold"})
 
 
+def _claim_p_values(result, expected: str, margin: float) -> tuple:
+    """(p for "supported", p for "contradicted") of one claim: one-sided tests of the
+    complement of the claim's region for the difference, and of the region itself."""
+    def p(threshold, side):
+        return one_sided_p(result, threshold, side)
+    if expected == "greater":
+        return p(0.0, "greater"), p(0.0, "less")
+    if expected == "less":
+        return p(0.0, "less"), p(0.0, "greater")
+    if expected == "not greater":
+        return p(margin, "less"), p(margin, "greater")
+    if expected == "not less":
+        return p(-margin, "greater"), p(-margin, "less")
+    # similar: two one-sided tests for support; outside on either side contradicts
+    return (max(p(-margin, "greater"), p(margin, "less")),
+            min(1.0, 2 * min(p(margin, "greater"), p(-margin, "less"))))
+
+
+def _region(expected: str, margin: float) -> str:
+    return {"greater": "> 0", "less": "< 0", "not greater": f"< {margin:g}",
+            "not less": f"> {-margin:g}", "similar": f"within ±{margin:g}"}[expected]
+
+
+def _interval(result, level: float) -> tuple:
+    """Two-sided ``level`` interval of a comparison result (t, or the exact sign-flip
+    inversion where it has no spread: the point, or unbounded when 2/2^S > 1 - level)."""
+    mean, se, df = float(result["mean"]), float(result["se"]), float(result["df"])
+    if np.isnan(se):
+        return np.nan, np.nan
+    if se == 0:
+        if 2.0 ** (1 - int(result["n_seeds"])) <= 1 - level:
+            return mean, mean
+        return -np.inf, np.inf
+    q = stats.t.ppf((1 + level) / 2, df)
+    return mean - q * se, mean + q * se
+
+
 def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.DataFrame:
     """One row per claim of ``config``; ``comparisons`` maps an experiment to its
-    ``comparisons.csv`` table."""
+    ``comparisons.csv`` table. A claim is decided by the row of its metric, never by a
+    descriptive McNemar row; Holm runs over the claims of ``config`` that ran."""
     rows = []
     for claim in claims[claims.config == config].itertuples(index=False):
         table = comparisons.get(claim.experiment)
         match = (None if table is None else table[
             (table.method == claim.method) & (table.baseline == claim.baseline)
             & (table.metric == claim.metric)])
+        margin = 0.0 if pd.isna(claim.margin) else float(claim.margin)
         row = {"claim": claim.claim, "source": claim.source, "experiment": claim.experiment,
                "method": claim.method, "baseline": claim.baseline, "metric": claim.metric,
-               "expected": claim.expected}
+               "expected": claim.expected, "region": _region(claim.expected, margin)}
         if match is None or match.empty:
             rows.append({**row, "verdict": "not run"})
             continue
         found = match.iloc[0]
-        significant = bool(found.p_holm < ALPHA)
-        sign = np.sign(found["mean"]) * (1 if claim.expected in ("greater", "not greater")
-                                         else -1)
-        if claim.expected in ("greater", "less"):
-            verdict = ("supported" if significant and sign > 0 else
-                       "contradicted" if significant and sign < 0 else "not decided")
-        else:  # "not greater" / "not less": only a significant improvement contradicts
-            verdict = "contradicted" if significant and sign > 0 else "consistent"
-        rows.append({**row, "difference": found["mean"], "test": found.test,
-                     "p_holm": found.p_holm, "verdict": verdict})
-    columns = ["claim", "source", "expected", "verdict", "difference", "test", "p_holm",
-               "experiment", "method", "baseline", "metric"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+        if str(found.test).startswith("McNemar"):
+            raise ValueError(f"claim {claim.claim!r} points at a McNemar row ({claim.metric}"
+                             "): McNemar is conditional on the trained networks and decides "
+                             "no claim; register the metric's own row (e.g. accuracy).")
+        p_support, p_contradict = _claim_p_values(found, claim.expected, margin)
+        low, high = _interval(found, 1 - 2 * ALPHA)
+        why_not = found.get("reason", "")
+        rows.append({**row, "difference": found["mean"], "ci90_low": low, "ci90_high": high,
+                     "test": found.test, "n_seeds": found.n_seeds, "p_support": p_support,
+                     "p_contradict": p_contradict,
+                     "why_not": why_not if isinstance(why_not, str) else ""})
+    columns = ["claim", "source", "expected", "region", "verdict", "difference", "ci90_low",
+               "ci90_high", "p_support_holm", "p_contradict_holm", "reason", "test",
+               "n_seeds", "experiment", "method", "baseline", "metric"]
+    table = pd.DataFrame(rows).reindex(
+        columns=columns + ["p_support", "p_contradict", "why_not"])
+    ran = table.verdict != "not run"
+    table["p_support_holm"] = holm(table.p_support.where(ran))
+    table["p_contradict_holm"] = holm(table.p_contradict.where(ran))
+    table[["verdict", "reason"]] = table[["verdict", "reason"]].astype(object)
+    for i in table.index[ran]:
+        table.loc[i, ["verdict", "reason"]] = _claim_verdict(table.loc[i])
+    return table[columns]
+
+
+def _claim_verdict(row) -> tuple:
+    if row.p_support_holm < ALPHA:
+        return "supported", f"Holm-adjusted p = {row.p_support_holm:.3g} for difference {row.region}"
+    if row.p_contradict_holm < ALPHA:
+        return "contradicted", (f"Holm-adjusted p = {row.p_contradict_holm:.3g} against "
+                                f"difference {row.region}")
+    if row.why_not:
+        return "inconclusive", row.why_not
+    return "inconclusive", (f"90% interval [{row.ci90_low:.4g}, {row.ci90_high:.4g}] does not "
+                            f"settle difference {row.region} at the Holm-adjusted level "
+                            f"({row.n_seeds:.0f} seeds)")
 
 
 def _cell_text(row) -> str:
     paper = f"(paper {row.printed})"
     if row.verdict == "not run":
         return f"not run {paper}"
-    if row.table == 1:
-        return f"{row.ours:.4f} {paper}"
-    spread = np.isnan(row.ci_low) if isinstance(row.ci_low, float) else True
-    ci = "" if spread else f" [{row.ci_low:.4f}, {row.ci_high:.4f}]"
-    return f"{row.ours:.4f}{ci} {paper}"
+    return f"{row.ours:.4f} {paper}: {row.verdict}"
 
 
 def paper_tables(verdicts: pd.DataFrame) -> dict:
-    """{table number: DataFrame in the paper's layout, cells "ours [95% CI] (paper)"}."""
+    """{table number: DataFrame in the paper's layout, cells "ours (paper): verdict"}."""
     out = {}
     for number, cells in verdicts.groupby("table", sort=True):
         text = cells.assign(cell=[_cell_text(r) for r in cells.itertuples(index=False)])
@@ -184,18 +349,35 @@ def check(results_dir, config: str) -> tuple:
     return verdicts, claim_verdicts(load_claims(), comparisons, config)
 
 
+def _counts(table: pd.DataFrame) -> str:
+    counts = table["verdict"].value_counts().to_dict()
+    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+
+
 def verdicts_markdown(verdicts: pd.DataFrame, config: str) -> str:
-    counts = verdicts["verdict"].value_counts().to_dict()
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return (f"# Does the paper hold? Config `{config}`: {len(verdicts)} printed cells: "
-            f"{summary}\n\nAgrees: the printed value lies in our 95% CI over seeds widened by "
-            "half a unit of its last digit.\n\n"
+            f"{_counts(verdicts)}\n\n"
+            "Interval: ours - paper, 95%, from our seed variance, the paper's (its printed "
+            "SD and number of runs, or ours; a whole run's where it printed one run), the "
+            "test-set term where the images differ, and half a printed digit. Agrees: the "
+            "printed value is inside and the half-width within the cell's resolution; "
+            "differs: outside; too uncertain to judge: inside but wider than the "
+            "resolution. Spread cells (sd:) use the F interval of the SD ratio.\n\n"
             + verdicts.to_markdown(index=False, floatfmt=".4f") + "\n")
 
 
 def claims_markdown(claims: pd.DataFrame, config: str) -> str:
-    return (f"# The paper's claims, config `{config}`\n\nSupported / contradicted: "
-            f"Holm-adjusted p < {ALPHA} in / against the claimed direction (paired tests).\n\n"
+    paper = claims[~claims.source.str.contains("control")]
+    controls = claims[claims.source.str.contains("control")]
+    return (f"# The paper's claims, config `{config}`\n\n"
+            f"The paper's claims: {len(paper)} ({_counts(paper) or 'none'}); our controls: "
+            f"{len(controls)} ({_counts(controls) or 'none'}).\n\n"
+            f"Supported / contradicted: Holm-adjusted (over the claims) one-sided p < "
+            f"{ALPHA} for / against the claim's region of the difference (method minus "
+            "baseline), from the comparison's crossed seeds x images t-test (exact "
+            "sign-flip where the per-seed differences have no spread); inconclusive "
+            "otherwise, with the reason. Claims of no difference use the registered margin "
+            "(two one-sided tests for 'similar').\n\n"
             + claims.to_markdown(index=False, floatfmt=".4g") + "\n")
 
 
@@ -213,7 +395,7 @@ def write_paper_check(results_dir, config: str, outdir=None) -> tuple:
         stem = outdir / "tables" / f"table{number}"
         table.to_csv(stem.with_suffix(".csv"), index=False)
         stem.with_suffix(".md").write_text(
-            f"Table {number}: ours, 95% CI over seeds (paper)\n\n"
+            f"Table {number}: ours (paper): verdict\n\n"
             + table.to_markdown(index=False) + "\n")
         stem.with_suffix(".tex").write_text(table.to_latex(index=False, escape=True))
     return verdicts, claims

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from scipy import stats
+
 from idrs.paper_check import (cell_verdicts, claim_verdicts, load_claims, load_registry,
-                              paper_tables)
+                              resolution)
 
 REPO = Path(__file__).resolve().parents[1]
 # the paper's cells: config/paper.yaml, and its override with Cohen et al.'s models
@@ -50,50 +52,139 @@ def test_the_registry_holds_the_papers_tables():
                        .str.rstrip("%").astype(float))
 
 
-@pytest.fixture
-def registry():
-    return pd.DataFrame({
-        "table": [5, 5, 5, 11], "row": ["N = 2"] * 3 + ["acc"], "column": ["c", "i", "x", "s"],
-        "printed": ["0.943", "0.96", "0.5", "0.61%"], "value": [0.943, 0.96, 0.5, 0.0061],
-        "config": "default", "experiment": ["cone2", "cone2", "absent", "cone2"],
-        "method": ["const", "idrs", "const", "const"],
-        "metric": ["accuracy", "accuracy", "accuracy", "sd:accuracy"]})
+def cells(rows):
+    """A registry of synthetic cells: (printed, metric, runs, paper_sd, test_images, test_set)."""
+    frame = pd.DataFrame(rows, columns=["printed", "metric", "runs", "paper_sd", "test_images",
+                                        "test_set"])
+    frame["value"] = frame.printed.str.rstrip("%").astype(float) / np.where(
+        frame.printed.str.endswith("%"), 100, 1)
+    return frame.assign(table=5, row=[f"r{i}" for i in range(len(frame))], column="c",
+                        config="default", experiment="e", method="m")
 
 
-def test_cell_verdicts_follow_the_confidence_interval(registry):
-    runs = {"cone2": pd.DataFrame({"method": ["const"] * 3 + ["idrs"] * 3, "seed": [0, 1, 2] * 2,
-                                   "accuracy": [0.940, 0.945, 0.944, 0.980, 0.981, 0.979]})}
-    got = cell_verdicts(registry, runs, "default").set_index("column")
-    assert got.loc["c", "verdict"] == "agrees"          # 0.943 inside [0.937, 0.949]
-    assert got.loc["i", "verdict"] == "differs"         # 0.96 far below 0.98 +- 0.003
-    assert got.loc["x", "verdict"] == "not run"
-    # SD across runs: sd = 0.0026, its 95% chi-square interval contains 0.0061? no
-    assert got.loc["s", "ours"] == pytest.approx(np.std([0.940, 0.945, 0.944], ddof=1))
-    assert got.loc["s", "ci_low"] < got.loc["s", "ours"] < got.loc["s", "ci_high"]
-    tables = paper_tables(cell_verdicts(registry, runs, "default"))
-    assert "(paper 0.943)" in tables[5].iloc[0]["c"]
+def ours(values, metric="accuracy", images=500):
+    values = np.asarray(values, dtype=float)
+    p = values.clip(1e-9, 1 - 1e-9)
+    return {"e": pd.DataFrame({"method": "m", "seed": range(len(values)), metric: values,
+                               "inputs": images,
+                               f"{metric}_se_images": np.sqrt(p * (1 - p) / images)})}
 
 
-def test_one_seed_counts_only_the_rounding(registry):
-    runs = {"cone2": pd.DataFrame({"method": ["const", "idrs"], "seed": [0, 0],
-                                   "accuracy": [0.9433, 0.97]})}
-    got = cell_verdicts(registry, runs, "default").set_index("column")
-    assert got.loc["c", "verdict"] == "agrees"           # within half of 0.001
-    assert got.loc["i", "verdict"] == "differs (1 seed)"
+def verdict(registry, runs):
+    return cell_verdicts(registry, runs, "default").iloc[0]
 
 
-def test_claims_are_decided_by_holm_adjusted_paired_tests():
+def test_two_seeds_never_agree_by_width_alone():
+    # seeds 0.83 and 0.87 used to "agree" with 0.852 through [0.596, 1.104]
+    got = verdict(cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]), ours([0.83, 0.87]))
+    assert got.verdict == "too uncertain to judge" and "resolution" in got.reason
+
+
+def test_identical_seeds_never_differ_by_zero_width():
+    # 0.854 three times on 500 drawn images: the test-set term alone is about 0.016
+    got = verdict(cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]), ours([0.854] * 3))
+    assert got.verdict != "differs" and got.ci_high - got.ci_low > 0.02
+
+
+def test_a_tight_set_of_seeds_on_the_papers_images_agrees_or_differs():
+    tight = 0.852 + 0.002 * np.array([-1.5, -1, -0.5, 0, 0, 0.5, 1, 1.5])
+    same = cells([("0.852", "accuracy", 8, 0.002, 10000, "fixed")])
+    assert verdict(same, ours(tight, images=10000)).verdict == "agrees"
+    assert verdict(same, ours(tight + 0.02, images=10000)).verdict == "differs"
+    # the same seeds on 500 other images carry the test-set term: no longer "agrees"
+    assert verdict(same, ours(tight, images=500)).verdict == "too uncertain to judge"
+
+
+def test_the_paper_sd_and_the_single_run_prediction_term_widen_the_interval():
+    tight = 0.852 + 0.002 * np.array([-1, 0, 1, 0, 0.5, -0.5, 0.2, -0.2])
+    mean8 = verdict(cells([("0.852", "accuracy", 8, 0.002, 10000, "fixed")]), ours(tight, images=10000))
+    noisy = verdict(cells([("0.852", "accuracy", 8, 0.02, 10000, "fixed")]), ours(tight, images=10000))
+    single = verdict(cells([("0.852", "accuracy", 1, np.nan, 10000, "fixed")]), ours(tight, images=10000))
+    width = lambda v: v.ci_high - v.ci_low
+    assert width(noisy) > 3 * width(mean8) and width(single) > width(mean8)
+
+
+def test_one_seed_without_a_printed_sd_is_too_uncertain():
+    got = verdict(cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]), ours([0.85]))
+    assert got.verdict == "too uncertain to judge" and "one seed" in got.reason
+
+
+def test_spread_cells_use_the_f_interval_of_the_sd_ratio():
+    # an SD of 0.0026 over 3 seeds does not "agree" with 0.61%: 3 seeds cannot tell
+    sd3 = verdict(cells([("0.61%", "sd:accuracy", 9, np.nan, 10000, "fixed")]),
+                  ours([0.940, 0.945, 0.944]))
+    assert sd3.ours == pytest.approx(np.std([0.940, 0.945, 0.944], ddof=1))
+    assert sd3.verdict == "too uncertain to judge"
+    assert sd3.ci_low < 1 < sd3.ci_high and sd3.compared.startswith("ours / paper")
+    many = np.random.default_rng(0).normal(0.9, 0.006, 40)
+    assert verdict(cells([("0.61%", "sd:accuracy", 40, np.nan, 10000, "fixed")]),
+                   ours(many)).verdict == "agrees"
+    assert verdict(cells([("0.05%", "sd:accuracy", 40, np.nan, 10000, "fixed")]),
+                   ours(many)).verdict == "differs"
+    # identical seeds: floored at one image, never a zero ratio that "differs"
+    assert verdict(cells([("0.2%", "sd:accuracy", 8, np.nan, 10000, "fixed")]),
+                   ours([0.9] * 3)).verdict != "differs"
+
+
+def test_the_papers_own_published_run_is_checked_to_the_rounding():
+    registry = cells([("0.814", "accuracy", 1, np.nan, 500, "fixed")]).assign(
+        method="cohen (published)")
+    runs = {"e": ours([0.814])["e"].assign(method="cohen (published)")}
+    assert verdict(registry, runs).verdict == "agrees"
+    runs["e"]["accuracy"] = 0.816
+    assert verdict(registry, runs).verdict == "differs"
+
+
+def test_resolution_shrinks_near_the_bounds():
+    assert resolution("accuracy", 0.85) == 0.02
+    assert resolution("accuracy", 0.99) == pytest.approx(0.0025)
+    assert resolution("classwise_std", 0.08) == pytest.approx(0.02)
+
+
+def comparison(mean, se, n_seeds=8, df=7, test="crossed t (seeds × images)", reason=""):
+    return {"method": "m", "baseline": "b", "test": test, "mean": mean, "se": se, "df": df,
+            "n_seeds": n_seeds, "reason": reason}
+
+
+def test_claims_are_three_way_with_holm_over_the_claims():
     claims = pd.DataFrame({
-        "claim": ["a", "b", "c", "d"], "source": "T", "config": "default",
-        "experiment": "e", "method": ["m"] * 4, "baseline": ["b"] * 4,
-        "metric": ["acc", "acr", "std", "acc"],
-        "expected": ["greater", "greater", "less", "not greater"]})
-    comparisons = {"e": pd.DataFrame({
-        "method": "m", "baseline": "b", "metric": ["acc", "acr", "std"],
-        "test": "paired t", "mean": [0.02, 0.1, 0.01], "p_holm": [0.001, 0.2, 0.01]})}
-    got = claim_verdicts(claims, comparisons, "default").set_index("claim")
-    assert got.verdict.to_dict() == {"a": "supported", "b": "not decided",
-                                     "c": "contradicted", "d": "contradicted"}
+        "claim": list("abcdefg"), "source": "T", "config": "default", "experiment": "e",
+        "method": "m", "baseline": "b", "metric": list("abcdefg"),
+        "expected": ["greater", "greater", "less", "not greater", "similar", "similar",
+                     "greater"],
+        "margin": [np.nan, np.nan, np.nan, 0.01, 0.01, 0.01, np.nan]})
+    rows = [comparison(0.02, 0.002), comparison(0.01, 0.01), comparison(0.01, 0.001),
+            comparison(-0.001, 0.001), comparison(0.0005, 0.001), comparison(0.0, 0.02),
+            comparison(0.01, np.nan, n_seeds=1, reason="one shared seed: cannot decide")]
+    table = pd.DataFrame([{**r, "metric": m} for r, m in zip(rows, "abcdefg")])
+    got = claim_verdicts(claims, {"e": table}, "default").set_index("claim")
+    assert got.verdict.to_dict() == {
+        "a": "supported", "b": "inconclusive", "c": "contradicted", "d": "supported",
+        "e": "supported", "f": "inconclusive", "g": "inconclusive"}
+    assert "one shared seed" in got.loc["g", "reason"]
+    assert (got.p_support_holm.dropna() >= 0).all() and "consistent" not in set(got.verdict)
+    # Holm over the 6 claims that ran: a has the second smallest p (d's t is 11, a's 10)
+    raw = stats.t.sf(0.02 / 0.002, 7)
+    assert got.loc["a", "p_support_holm"] == pytest.approx(5 * raw)
+
+
+def test_a_claim_cannot_be_decided_by_mcnemar():
+    claims = pd.DataFrame({"claim": ["a"], "source": "T", "config": "default",
+                           "experiment": "e", "method": "m", "baseline": "b",
+                           "metric": ["accuracy (per image)"], "expected": ["greater"],
+                           "margin": [np.nan]})
+    table = pd.DataFrame([{**comparison(0.1, 0.01, test="McNemar exact, conditional"),
+                           "metric": "accuracy (per image)"}])
+    with pytest.raises(ValueError, match="decides no claim"):
+        claim_verdicts(claims, {"e": table}, "default")
+
+
+def test_registered_claims_name_deciding_rows_and_margins_where_needed():
+    claims = load_claims()
+    assert not claims.metric.str.contains("per image").any()
+    no_difference = claims.expected.isin(["not greater", "not less", "similar"])
+    assert claims.margin[no_difference].gt(0).all()
+    assert claims.margin[~no_difference].isna().all()
 
 
 def test_cohen_format_records_yield_table_4_exactly(tmp_path):
