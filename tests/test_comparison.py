@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
 from idrs.comparison import compare_methods, holm, mcnemar_pooled, one_sided_p
@@ -77,10 +78,12 @@ def test_a_constant_shift_gets_the_exact_sign_flip_p_value(n, p):
     assert np.isfinite(got["ci_low"]) == bounded
 
 
-def test_equal_constants_differ_by_zero_with_certainty():
-    for value in (0.5, 0.4, 0.1 + 0.2):
-        got = compare_methods(seeds([value] * 3), seeds([value] * 3), metric="acc")
-        assert (got["mean"], got["ci_low"], got["ci_high"], got["p_value"]) == (0, 0, 0, 1)
+@pytest.mark.parametrize("n, bound", [(8, 0.0), (3, np.inf)])
+def test_equal_constants_differ_by_zero_and_their_interval_inverts_the_exact_test(n, bound):
+    for value in (0.5, 0.4, 0.1 + 0.2):  # and values that are not exact in binary
+        got = compare_methods(seeds([value] * n), seeds([value] * n), metric="acc")
+        assert (got["mean"], got["p_value"]) == (0, 1)
+        assert (got["ci_low"], got["ci_high"]) == (-bound, bound)
 
 
 def test_one_seed_cannot_decide_and_says_why():
@@ -161,10 +164,12 @@ def test_derived_metrics_and_clear_errors():
         compare_methods(records, other, over="images")
 
 
-def test_holm_matches_a_hand_computation():
+def test_holm_matches_a_hand_computation_and_statsmodels(rng):
     # sorted 0.01, 0.03, 0.04, 0.5 of m = 4: 4*0.01, 3*0.03, max(0.09, 2*0.04), 0.5
     got = holm([0.01, 0.04, 0.03, np.nan, 0.5])
     np.testing.assert_allclose(got, [0.04, 0.09, 0.09, np.nan, 0.5])
+    p = rng.random(20) ** 3
+    np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1])
 
 
 def test_mcnemar_counts_only_discordant_pairs():

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idrs.aggregate import merge_shards, summarise_run
+from idrs.aggregate import (classwise_accuracy_std, classwise_std_corrected, merge_shards,
+                            summarise_run)
 from idrs.records import TableError, write_table
 
 
@@ -47,3 +48,37 @@ def test_run_summary_follows_the_papers_definitions():
     assert row["accuracy"] == 0.5 and row["abstention"] == 0.25 and row["misclassification"] == 0.25
     assert row["classwise_std"] == 0.0  # both classes at 1/2
     assert row["certified_0.25"] == 0.25 and row["certified_0.5"] == 0.25
+
+
+def _classes(rng, accuracies, per_class=50):
+    labels = np.repeat(np.arange(len(accuracies)), per_class)
+    correct = rng.random(len(labels)) < np.repeat(accuracies, per_class)
+    return pd.DataFrame({"label": labels, "correct": correct})
+
+
+def test_classwise_std_correction_removes_the_small_sample_floor():
+    # 10 classes, 50 images each, no true spread: the raw SD sits near 0.05 and is
+    # lower for the more accurate method by construction; the corrected one does not
+    rng = np.random.default_rng(0)
+    raw = {p: [] for p in (0.80, 0.85)}
+    corrected = {p: [] for p in raw}
+    for _ in range(300):
+        for p in raw:
+            records = _classes(rng, [p] * 10)
+            raw[p].append(classwise_accuracy_std(records))
+            corrected[p].append(classwise_std_corrected(records) ** 2)
+    assert 0.045 < np.mean(raw[0.80]) < 0.06
+    assert np.mean(raw[0.80]) - np.mean(raw[0.85]) > 0.002  # the mechanical gap
+    # the corrected variance is floored at 0, so its mean is small, not exactly 0
+    assert np.mean(corrected[0.80]) < 0.25 * np.mean(np.square(raw[0.80]))
+    assert abs(np.mean(corrected[0.80]) - np.mean(corrected[0.85])) < 3e-4
+
+
+def test_classwise_std_correction_keeps_a_real_spread():
+    rng = np.random.default_rng(1)
+    accuracies = np.linspace(0.65, 0.95, 10)  # true population SD 0.0957
+    samples = [_classes(rng, accuracies) for _ in range(300)]
+    corrected = np.mean([classwise_std_corrected(r) ** 2 for r in samples])
+    raw = np.mean([classwise_accuracy_std(r) ** 2 for r in samples])
+    truth = accuracies.var()  # the variances: the correction is unbiased for them
+    assert abs(corrected - truth) < 0.0006 and raw - truth > 0.002
