@@ -79,7 +79,8 @@ def main(argv=None):
               "true effect of +0.3 on the logit. A rate's binomial SE is about "
               f"{np.sqrt(0.05 * 0.95 / args.replicates):.3f} at 0.05.\n\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + table.to_markdown(index=False, floatfmt=".3f") + "\n")
+    formats = (".1f", ".1f", ".0f", ".0f") + (".3f",) * (2 * len(TESTS))
+    args.out.write_text(header + table.to_markdown(index=False, floatfmt=formats) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -187,12 +187,15 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
         if found is None or found.empty:
             rows.append({**row, "verdict": "not run"})
             continue
+        if "inputs" not in found:
+            raise KeyError(f"{cell.experiment}: the runs table has no 'inputs' column (images "
+                           "per run); rerun the report rule to regenerate runs.csv.")
         values = found[metric].to_numpy(float)
-        images = found["inputs"].mean() if "inputs" in found else np.nan
+        images = float(found["inputs"].mean())
         info = SimpleNamespace(**cell._asdict(), our_images=images)
         se_column = f"{metric}_se_images"
         se = float(found[se_column].mean()) if se_column in found else np.nan
-        if np.isnan(se) and _is_proportion(metric):
+        if np.isnan(se) and _is_proportion(metric):  # a table without the column: binomial
             p = float(values.mean())
             se = float(np.sqrt(p * (1 - p) / images))
         half = _half_unit(cell.printed, cell.value)
