@@ -20,8 +20,8 @@ adds: our seed variance over our S seeds; the paper's side, its printed SD over 
 do), and a whole run's variance (a prediction term) where the paper's value is one run;
 the test-set term (per-image variance over images, on both sides) where our images are
 not the paper's; and half a unit of the printed last digit. Welch-Satterthwaite degrees
-of freedom, 95%. A cell **differs** when the printed value lies outside; it **agrees**
-when it lies inside and the half-width is within the cell's resolution
+of freedom (:func:`idrs.comparison.satterthwaite_df`), 95%. A cell **differs** when the
+printed value lies outside; it **agrees** when it lies inside and the half-width is within the cell's resolution
 (:func:`resolution`); otherwise it is **too uncertain to judge**. A spread cell (the SD
 across runs, ``sd:`` metrics) compares our SD with the printed one through the 95% F
 interval of their ratio: differs when it excludes 1, agrees when it lies within
@@ -33,8 +33,9 @@ baseline): ``greater`` Delta > 0, ``less`` Delta < 0, ``not greater`` Delta < ma
 ``not less`` Delta > -margin, ``similar`` |Delta| < margin (two one-sided tests). Its
 p-value for "supported" tests the complement of the region, its p-value for
 "contradicted" tests the region (one-sided, from the comparison's t or exact sign-flip
-test); each list is Holm-adjusted over the config's claims that ran. **supported** /
-**contradicted**: adjusted p < 0.05; **inconclusive** otherwise, with the reason.
+test); both lists together are Holm-adjusted over the config's claims that ran, so the
+chance of any wrong verdict is at most 0.05. **supported** / **contradicted**: adjusted
+p < 0.05; **inconclusive** otherwise, with the reason.
 Table 1 (theory) comes from ``theory/table1.csv``, which carries the printed values.
 """
 
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .comparison import holm, one_sided_p
+from .comparison import holm, one_sided_p, satterthwaite_df
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
            "paper_tables", "write_paper_check", "read_results", "resolution", "ALPHA",
@@ -67,7 +68,11 @@ EXPECTED = ("greater", "less", "not greater", "not less", "similar")
 
 
 def load_registry(path=REGISTRY) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"printed": str})
+    registry = pd.read_csv(path, dtype={"printed": str})
+    bad = registry[registry.paper_sd.notna() & (registry.runs < 2)]
+    if len(bad):
+        raise ValueError(f"{path}: a printed seed SD needs runs >= 2 (rows {list(bad.index)}).")
+    return registry
 
 
 def load_claims(path=CLAIMS) -> pd.DataFrame:
@@ -75,6 +80,11 @@ def load_claims(path=CLAIMS) -> pd.DataFrame:
     unknown = set(claims.expected) - set(EXPECTED)
     if unknown:
         raise ValueError(f"{path}: expected must be one of {EXPECTED}, found {unknown}")
+    no_difference = claims.expected.isin(["not greater", "not less", "similar"])
+    missing = claims[no_difference & ~(claims.margin > 0)]
+    if len(missing):
+        raise ValueError(f"{path}: claims of no difference need a positive margin (the "
+                         f"largest difference that counts as none): {list(missing.claim)}")
     return claims
 
 
@@ -142,21 +152,22 @@ def _value_verdict(values, cell, half, se_images, published) -> dict:
     if np.isnan(sd_run) and np.isnan(paper_sd):
         return {**out, "ci_low": np.nan, "ci_high": np.nan, "verdict": "too uncertain to judge",
                 "reason": "one seed and no printed SD: no estimate of the run-to-run variance"}
-    parts = [(sd_run ** 2 / S, df_run)] if S > 1 else []
     runs = int(cell.runs)
-    paper_run_var, paper_df = ((paper_sd ** 2, runs - 1) if not np.isnan(paper_sd)
-                               else (sd_run ** 2, df_run))  # assumption: the paper varies as ours
-    # a single printed run varies by a whole run's variance (prediction term)
-    parts.append((paper_run_var / runs, paper_df))
-    if S == 1:  # our one seed is one run too
-        parts.append((paper_run_var, paper_df))
+    if np.isnan(paper_sd):
+        # one estimate, ours, serves both sides (the assumption: the paper's runs vary as
+        # ours), so it is one component with our df; 1/runs is a whole run's variance
+        # (the prediction term) where the paper printed a single run
+        parts = [(sd_run ** 2 * (1 / S + 1 / runs), df_run)]
+    elif S > 1:
+        parts = [(sd_run ** 2 / S, df_run), (paper_sd ** 2 / runs, runs - 1)]
+    else:  # our one run is assumed to vary as the paper's runs do
+        parts = [(paper_sd ** 2 * (1 + 1 / runs), runs - 1)]
     same_images = cell.test_set == "fixed" and int(cell.our_images) == int(cell.test_images)
     if not same_images and not np.isnan(se_images):
         parts.append((se_images ** 2 * (1 + float(cell.our_images) / float(cell.test_images)),
                       np.inf))
     var = sum(v for v, _ in parts)
-    total, denominator = var, sum(v * v / d for v, d in parts if 0 < d < np.inf and v > 0)
-    df = total * total / denominator if denominator > 0 else np.inf
+    df = float(satterthwaite_df(parts))
     width = stats.t.ppf((1 + CONFIDENCE) / 2, df) * np.sqrt(var) + half
     if abs(difference) > width:
         verdict, reason = "differs", ""
@@ -290,8 +301,10 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
     table = pd.DataFrame(rows).reindex(
         columns=columns + ["p_support", "p_contradict", "why_not"])
     ran = table.verdict != "not run"
-    table["p_support_holm"] = holm(table.p_support.where(ran))
-    table["p_contradict_holm"] = holm(table.p_contradict.where(ran))
+    # one family: every claim's "supported" and "contradicted" p-values together, so the
+    # chance of any wrong verdict (either kind) is at most ALPHA
+    adjusted = holm(np.concatenate([table.p_support.where(ran), table.p_contradict.where(ran)]))
+    table["p_support_holm"], table["p_contradict_holm"] = np.split(adjusted, 2)
     table[["verdict", "reason"]] = table[["verdict", "reason"]].astype(object)
     for i in table.index[ran]:
         table.loc[i, ["verdict", "reason"]] = _claim_verdict(table.loc[i])

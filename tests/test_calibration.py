@@ -83,28 +83,40 @@ def test_claims_are_falsely_supported_at_most_at_the_stated_rate():
     assert false["similar"] / REPLICATES <= BOUND
 
 
-@pytest.mark.parametrize("seeds, runs, printed_sd", [(2, 1, False), (3, 1, False),
-                                                    (3, 8, True), (8, 8, False)])
-def test_cells_that_match_the_paper_rarely_differ(seeds, runs, printed_sd):
-    """Our runs and the paper's come from one truth: a run-to-run SD of 0.01, each side
-    on its own 500 / 10,000 drawn images. 'differs' must stay at about 5%."""
+CELL_CASES = [  # (our seeds, the paper's runs, printed SD, test set)
+    (2, 1, False, "drawn"), (3, 1, False, "drawn"), (3, 8, True, "drawn"),
+    (8, 8, False, "drawn"),
+    # the same images on both sides: no test-set term, the seed terms alone
+    (2, 1, False, "fixed"), (3, 1, False, "fixed"), (3, 3, False, "fixed"),
+    (1, 3, True, "fixed"), (1, 2, True, "fixed")]
+
+
+@pytest.mark.parametrize("seeds, runs, printed_sd, test_set", CELL_CASES)
+def test_cells_that_match_the_paper_rarely_differ(seeds, runs, printed_sd, test_set):
+    """Our runs and the paper's come from one truth, a run-to-run SD of 0.01; on drawn
+    data each side has its own 500 / 10,000 images, on a fixed set both certify the same
+    10,000. 'differs' must stay at about 5%."""
     rng = np.random.default_rng(seeds * 100 + runs)
-    truth, run_sd, n_ours, n_paper = 0.85, 0.01, 500, 10_000
+    truth, run_sd = 0.85, 0.01
+    n_ours, n_paper = (500, 10_000) if test_set == "drawn" else (10_000, 10_000)
     registry = pd.DataFrame({"table": 5, "row": "r", "column": "c", "config": "c",
                              "experiment": "e", "method": "m", "metric": "accuracy",
-                             "runs": runs, "test_images": n_paper, "test_set": "drawn",
-                             "paper_sd": run_sd if printed_sd else np.nan}, index=[0])
+                             "runs": runs, "test_images": n_paper, "test_set": test_set,
+                             "paper_sd": np.nan}, index=[0])
     differs = 0
     for _ in range(REPLICATES):
-        paper = (truth + rng.normal(0, run_sd, runs).mean()
-                 + rng.normal(0, np.sqrt(truth * (1 - truth) / n_paper)))
-        images = rng.normal(0, np.sqrt(truth * (1 - truth) / n_ours))  # our test subset
-        values = truth + images + rng.normal(0, run_sd, seeds)
-        runs_table = pd.DataFrame({"method": "m", "seed": range(seeds), "accuracy": values,
+        paper_runs = truth + rng.normal(0, run_sd, runs)
+        ours_runs = truth + rng.normal(0, run_sd, seeds)
+        if test_set == "drawn":  # each side's own images
+            paper_runs += rng.normal(0, np.sqrt(truth * (1 - truth) / n_paper))
+            ours_runs += rng.normal(0, np.sqrt(truth * (1 - truth) / n_ours))
+        runs_table = pd.DataFrame({"method": "m", "seed": range(seeds), "accuracy": ours_runs,
                                    "inputs": n_ours, "accuracy_se_images":
-                                   np.sqrt(values * (1 - values) / n_ours)})
-        printed = f"{paper:.3f}"
-        got = cell_verdicts(registry.assign(printed=printed, value=float(printed)),
-                            {"e": runs_table}, "c").verdict.iloc[0]
+                                   np.sqrt(ours_runs * (1 - ours_runs) / n_ours)})
+        printed = f"{paper_runs.mean():.3f}"
+        cell = registry.assign(printed=printed, value=float(printed),
+                               paper_sd=f"{paper_runs.std(ddof=1):.3f}" if printed_sd else np.nan)
+        got = cell_verdicts(cell.astype({"paper_sd": float}), {"e": runs_table},
+                            "c").verdict.iloc[0]
         differs += got == "differs"
     assert differs / REPLICATES <= BOUND

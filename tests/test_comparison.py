@@ -8,7 +8,8 @@ from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
-from idrs.comparison import compare_methods, holm, mcnemar_pooled, one_sided_p
+from idrs.comparison import (compare_methods, holm, mcnemar_pooled, one_sided_p,
+                             satterthwaite_df)
 from idrs.design_simulation import per_seed, simulate_pair
 
 
@@ -49,8 +50,10 @@ def test_crossed_variance_matches_a_hand_computed_two_way_anova():
     ms_image = 2 * np.sum((cols - g) ** 2) / 2
     ms_resid = np.sum((D - rows[:, None] - cols[None, :] + g) ** 2) / 2
     var = (ms_seed + ms_image - ms_resid) / 6
-    parts = [(ms_seed / 6, 1), (ms_image / 6, 2), (-ms_resid / 6, 2)]
-    df = var ** 2 / sum(v * v / d for v, d in parts)
+    # df: Satterthwaite with the positive mean squares at their 80% upper bounds
+    up = lambda v, d: v * d / stats.chi2.ppf(0.2, d)
+    parts = [(up(ms_seed / 6, 1), 1), (up(ms_image / 6, 2), 2), (-ms_resid / 6, 2)]
+    df = sum(v for v, _ in parts) ** 2 / sum(v * v / d for v, d in parts)
     got = compare_methods(a, b, metric="radius")
     assert got["test"] == "crossed t (seeds × images)"
     assert got["se"] == pytest.approx(np.sqrt(var)) and got["df"] == pytest.approx(df)
@@ -64,6 +67,23 @@ def test_the_image_term_is_added_only_when_methods_interact_with_images(rng):
     a, b = simulate_pair(rng, seeds=8, images=2000, tau=0.05, interaction=2.0)
     loud = compare_methods(a, b)
     assert loud["se"] > 1.5 * compare_methods(a, b, over="seeds")["se"]
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 8])
+@pytest.mark.parametrize("ratio", [0.0, 0.1, 0.3, 3.0])
+def test_the_degrees_of_freedom_keep_the_level_with_a_known_component(seeds, ratio):
+    """Normal theory: a mean whose variance is a seed part estimated with seeds - 1 df plus
+    a known part (``ratio`` of it). Plain Satterthwaite rejects 0.128 at 2 seeds and 0.078
+    at 3 with ratio 0.1; satterthwaite_df keeps 0.05 (200,000 draws: SE 0.0005)."""
+    rng = np.random.default_rng(seeds)
+    draws = 200_000
+    z = rng.standard_normal(draws) * np.sqrt(1 + ratio)
+    seed_part = rng.chisquare(seeds - 1, draws) / (seeds - 1)
+    df = satterthwaite_df([(seed_part, seeds - 1), (np.full(draws, ratio), np.inf)])
+    p = 2 * stats.t.sf(np.abs(z) / np.sqrt(seed_part + ratio), df)
+    assert np.mean(p < 0.05) <= 0.052
+    if seeds == 8:  # and it is not needlessly conservative with 8 seeds
+        assert np.mean(p < 0.05) >= 0.04
 
 
 @pytest.mark.parametrize("n, p", [(8, 2 / 2 ** 8), (3, 0.25)])
@@ -107,8 +127,13 @@ def test_disjoint_seeds_use_welch_not_student(rng):
     a, b = 0.8 + 0.001 * rng.standard_normal(4), 0.79 + 0.03 * rng.standard_normal(9)
     got = compare_methods(seeds(a), seeds(b, start=10), metric="acc")
     welch, student = stats.ttest_ind(a, b, equal_var=False), stats.ttest_ind(a, b)
-    assert got["test"].startswith("Welch")
-    assert got["p_value"] == pytest.approx(welch.pvalue)
+    va, vb = a.var(ddof=1) / 4, b.var(ddof=1) / 9
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    assert got["test"].startswith("Welch") and got["scope"] == "training runs"
+    assert got["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), got["df"]))
+    # Welch's statistic; Satterthwaite df (at the upper bounds) between the smaller
+    # sample's 3 and the sum 11, near Welch's own
+    assert 3 <= got["df"] <= 11 and got["df"] == pytest.approx(welch.df, rel=0.25)
     assert got["p_value"] != pytest.approx(student.pvalue, rel=0.05)
 
 
@@ -162,6 +187,15 @@ def test_derived_metrics_and_clear_errors():
         compare_methods(pd.concat([records, records]), other)
     with pytest.raises(ValueError, match="over="):
         compare_methods(records, other, over="images")
+    with pytest.raises(ValueError, match="per image"):  # records against a per-seed table
+        compare_methods(records, per_seed(other), metric="correct")
+
+
+def test_a_run_level_metric_undefined_in_one_seed_drops_that_seed_only():
+    a, b = seeds([0.05, np.nan, 0.07, 0.06]), seeds([0.04, 0.05, 0.05, 0.05])
+    got = compare_methods(a, b, metric="acc")
+    assert got["n_seeds"] == 3 and got["seeds_dropped"] == "1"
+    assert got["mean"] == pytest.approx(np.mean([0.01, 0.02, 0.01]))
 
 
 def test_holm_matches_a_hand_computation_and_statsmodels(rng):

@@ -163,9 +163,10 @@ def test_claims_are_three_way_with_holm_over_the_claims():
         "e": "supported", "f": "inconclusive", "g": "inconclusive"}
     assert "one shared seed" in got.loc["g", "reason"]
     assert (got.p_support_holm.dropna() >= 0).all() and "consistent" not in set(got.verdict)
-    # Holm over the 6 claims that ran: a has the second smallest p (d's t is 11, a's 10)
+    # Holm over one family, the 6 claims' 12 p-values: a's is the second smallest (d's t
+    # is 11, a's 10, tied with c's "contradicted" p, which comes later)
     raw = stats.t.sf(0.02 / 0.002, 7)
-    assert got.loc["a", "p_support_holm"] == pytest.approx(5 * raw)
+    assert got.loc["a", "p_support_holm"] == pytest.approx(11 * raw)
 
 
 def test_a_claim_cannot_be_decided_by_mcnemar():
@@ -177,6 +178,13 @@ def test_a_claim_cannot_be_decided_by_mcnemar():
                            "metric": "accuracy (per image)"}])
     with pytest.raises(ValueError, match="decides no claim"):
         claim_verdicts(claims, {"e": table}, "default")
+
+
+def test_a_claim_of_no_difference_without_a_margin_is_refused(tmp_path):
+    path = tmp_path / "claims.csv"
+    load_claims().assign(margin=np.nan).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="positive margin"):
+        load_claims(path)
 
 
 def test_registered_claims_name_deciding_rows_and_margins_where_needed():
