@@ -125,9 +125,8 @@ def _crossed(diff: np.ndarray, images: bool):
         ms_image = S * np.sum((cols - grand) ** 2) / (I - 1)
         resid = diff - rows[:, None] - cols[None, :] + grand
         ms_resid = np.sum(resid ** 2) / ((S - 1) * (I - 1))
-        # E[MS_seed] = I sigma_seed^2 + sigma_e^2: below MS_resid is chance, so the seed
-        # term is at least the residual's share (its t keeps the seeds' df: conservative)
-        parts = [(max(ms_seed, ms_resid) / (S * I), S - 1)]
+        if ms_seed == 0:  # seeds that agree exactly still leave the residual's share
+            parts = [(ms_resid / (S * I), S - 1)]
         if ms_image > ms_resid:
             parts += [(ms_image / (S * I), I - 1), (-ms_resid / (S * I), (S - 1) * (I - 1))]
     return sum(v for v, _ in parts), float(satterthwaite_df(parts))
