@@ -51,6 +51,7 @@ from scipy import stats
 from .comparison import holm, one_sided_p, satterthwaite_df
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
+           "claim_summary",
            "paper_tables", "write_paper_check", "read_results", "resolution", "ALPHA",
            "CONFIDENCE"]
 
@@ -80,6 +81,10 @@ def load_claims(path=CLAIMS) -> pd.DataFrame:
     unknown = set(claims.expected) - set(EXPECTED)
     if unknown:
         raise ValueError(f"{path}: expected must be one of {EXPECTED}, found {unknown}")
+    missing_columns = {"claim", "source", "quote", "owner", "config", "experiment", "method",
+                       "baseline", "metric", "expected", "margin"} - set(claims.columns)
+    if missing_columns:
+        raise ValueError(f"{path}: missing columns {sorted(missing_columns)}")
     no_difference = claims.expected.isin(["not greater", "not less", "similar"])
     missing = claims[no_difference & ~(claims.margin > 0)]
     if len(missing):
@@ -277,7 +282,8 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
             (table.method == claim.method) & (table.baseline == claim.baseline)
             & (table.metric == claim.metric)])
         margin = 0.0 if pd.isna(claim.margin) else float(claim.margin)
-        row = {"claim": claim.claim, "source": claim.source, "experiment": claim.experiment,
+        row = {"claim": claim.claim, "source": claim.source, "quote": claim.quote,
+               "owner": claim.owner, "experiment": claim.experiment,
                "method": claim.method, "baseline": claim.baseline, "metric": claim.metric,
                "expected": claim.expected, "region": _region(claim.expected, margin)}
         if match is None or match.empty:
@@ -295,9 +301,9 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
                      "test": found.test, "n_seeds": found.n_seeds, "p_support": p_support,
                      "p_contradict": p_contradict,
                      "why_not": why_not if isinstance(why_not, str) else ""})
-    columns = ["claim", "source", "expected", "region", "verdict", "difference", "ci90_low",
-               "ci90_high", "p_support_holm", "p_contradict_holm", "reason", "test",
-               "n_seeds", "experiment", "method", "baseline", "metric"]
+    columns = ["owner", "source", "claim", "expected", "region", "verdict", "difference",
+               "ci90_low", "ci90_high", "p_support_holm", "p_contradict_holm", "reason", "test",
+               "n_seeds", "experiment", "method", "baseline", "metric", "quote"]
     table = pd.DataFrame(rows).reindex(
         columns=columns + ["p_support", "p_contradict", "why_not"])
     ran = table.verdict != "not run"
@@ -308,7 +314,10 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
     table[["verdict", "reason"]] = table[["verdict", "reason"]].astype(object)
     for i in table.index[ran]:
         table.loc[i, ["verdict", "reason"]] = _claim_verdict(table.loc[i])
-    return table[columns]
+    # the paper's claims first, then our controls; by source section within each
+    order = table.owner.ne("paper").astype(int)
+    return table.assign(_order=order).sort_values(["_order", "source"], kind="stable")[
+        columns].reset_index(drop=True)
 
 
 def _claim_verdict(row) -> tuple:
@@ -382,19 +391,34 @@ def verdicts_markdown(verdicts: pd.DataFrame, config: str) -> str:
             + verdicts.to_markdown(index=False, floatfmt=".4f") + "\n")
 
 
+def claim_summary(claims: pd.DataFrame) -> str:
+    """One line: the paper's claims and our controls, counted apart, by verdict."""
+    def count(part):
+        n = part.verdict.value_counts()
+        return ", ".join(f"{n.get(v, 0)} {v}" for v in
+                         ("supported", "contradicted", "inconclusive", "not run"))
+    paper = claims[claims.owner == "paper"]
+    controls = claims[claims.owner != "paper"]
+    return (f"the paper's claims: {len(paper)} ({count(paper)}); our controls: "
+            f"{len(controls)} ({count(controls)})")
+
+
 def claims_markdown(claims: pd.DataFrame, config: str) -> str:
-    paper = claims[~claims.source.str.contains("control")]
-    controls = claims[claims.source.str.contains("control")]
-    return (f"# The paper's claims, config `{config}`\n\n"
-            f"The paper's claims: {len(paper)} ({_counts(paper) or 'none'}); our controls: "
-            f"{len(controls)} ({_counts(controls) or 'none'}).\n\n"
-            f"Supported / contradicted: Holm-adjusted (over the claims) one-sided p < "
-            f"{ALPHA} for / against the claim's region of the difference (method minus "
-            "baseline), from the comparison's crossed seeds x images t-test (exact "
-            "sign-flip where the per-seed differences have no spread); inconclusive "
-            "otherwise, with the reason. Claims of no difference use the registered margin "
-            "(two one-sided tests for 'similar').\n\n"
-            + claims.to_markdown(index=False, floatfmt=".4g") + "\n")
+    sections = []
+    for (owner, source), group in claims.groupby(["owner", "source"], sort=False):
+        quotes = "".join(f"> {q}\n>\n" for q in dict.fromkeys(group.quote.dropna()))
+        table = group.drop(columns=["owner", "source", "quote"])
+        sections.append(f"## {source} ({owner})\n\n{quotes}\n"
+                        + table.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return (f"# The paper's claims, config `{config}`\n\n{claim_summary(claims)}.\n\n"
+            f"Supported / contradicted: Holm-adjusted (one family: every claim's two "
+            f"p-values) one-sided p < {ALPHA} for / against the claim's region of the "
+            "difference (method minus baseline), from the comparison's crossed seeds x "
+            "images t-test (exact sign-flip where the per-seed differences have no "
+            "spread); inconclusive otherwise, with the reason; not run: this config has "
+            "no such experiment. Claims of no difference use the registered margin (two "
+            "one-sided tests for 'similar'). Controls are ours, not the paper's.\n\n"
+            + "\n".join(sections))
 
 
 def write_paper_check(results_dir, config: str, outdir=None) -> tuple:

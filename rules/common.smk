@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from idrs.baselines import check_baseline_file as _check_baseline_file
 from idrs.data import test_size as _test_size
+from idrs.paper_check import load_claims
 from idrs.results_dir import results_dir as _results_dir
 
 def _short(error):
@@ -210,7 +211,26 @@ def _build_registry(config):
     return models, evaluations, experiments
 
 
+def _check_claims(config, experiments):
+    """A registered claim of this config's paper registry whose experiment and labels the
+    config declares must name a comparison it makes (else its verdict could never be
+    decided); claims of experiments it does not declare are reported as not run."""
+    claims = load_claims()
+    for claim in claims[claims.config == config["paper_registry"]].itertuples():
+        exp = experiments.get(claim.experiment)
+        labels = {r["label"] for r in exp["runs"]} if exp else set()
+        if not {claim.method, claim.baseline} <= labels:
+            continue
+        if claim.baseline not in next(r["baselines"] for r in exp["runs"]
+                                      if r["label"] == claim.method):
+            _fail(f"experiments.{claim.experiment}", f"the registered claim {claim.claim!r} "
+                  f"compares {claim.method!r} with {claim.baseline!r}, which this "
+                  f"experiment does not compare: add {claim.baseline!r} to that method's "
+                  "baseline: list (or correct idrs/paper_claims.csv)")
+
+
 MODELS, EVALUATIONS, EXPERIMENTS = _build_registry(config)
+_check_claims(config, EXPERIMENTS)
 
 wildcard_constraints:
     dataset="[^/]+",

@@ -62,7 +62,8 @@ def test_claims_are_falsely_supported_at_most_at_the_stated_rate():
     """A 'greater' claim under no difference, and a 'similar' claim whose true
     difference sits on the margin: either verdict 'supported' is a false positive."""
     rng = np.random.default_rng(3)
-    claims = pd.DataFrame({"claim": ["greater", "similar"], "source": "T", "config": "c",
+    claims = pd.DataFrame({"claim": ["greater", "similar"], "source": "T", "quote": "q",
+                           "owner": "paper", "config": "c",
                            "experiment": ["g", "s"], "method": "m", "baseline": "b",
                            "metric": "acc", "expected": ["greater", "similar"],
                            "margin": [np.nan, 0.01]})

@@ -148,7 +148,8 @@ def comparison(mean, se, n_seeds=8, df=7, test="crossed t (seeds × images)", re
 
 def test_claims_are_three_way_with_holm_over_the_claims():
     claims = pd.DataFrame({
-        "claim": list("abcdefg"), "source": "T", "config": "default", "experiment": "e",
+        "claim": list("abcdefg"), "source": "T", "quote": "q", "owner": "paper",
+        "config": "default", "experiment": "e",
         "method": "m", "baseline": "b", "metric": list("abcdefg"),
         "expected": ["greater", "greater", "less", "not greater", "similar", "similar",
                      "greater"],
@@ -170,7 +171,8 @@ def test_claims_are_three_way_with_holm_over_the_claims():
 
 
 def test_a_claim_cannot_be_decided_by_mcnemar():
-    claims = pd.DataFrame({"claim": ["a"], "source": "T", "config": "default",
+    claims = pd.DataFrame({"claim": ["a"], "source": "T", "quote": "q", "owner": "paper",
+                           "config": "default",
                            "experiment": "e", "method": "m", "baseline": "b",
                            "metric": ["accuracy (per image)"], "expected": ["greater"],
                            "margin": [np.nan]})

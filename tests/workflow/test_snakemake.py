@@ -96,6 +96,21 @@ def test_a_baseline_list_naming_an_unknown_method_fails_at_parse_time(tmp_path):
     assert dry_run(tmp_path, path).returncode == 0
 
 
+def test_a_registered_claim_without_its_comparison_fails_at_parse_time(tmp_path):
+    """Every claim of the shipped configs maps to a comparison (their dry runs above pass
+    this check); one whose baseline a config drops is an error naming the fix."""
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"cone2": config["experiments"]["cone2"]}
+    config["experiments"]["cone2"]["methods"][1]["baseline"] = ["sigma=0.5"]  # no control
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = dry_run(tmp_path, path)
+    assert done.returncode != 0
+    assert "which this experiment does not compare" in done.stderr + done.stdout
+    assert "'sigma=0.4 (control)' to that method's baseline" in done.stderr + done.stdout
+
+
 def test_a_missing_or_parquet_baseline_fails_at_parse_time(tmp_path):
     """Before any job: a missing file would leave old imports in use silently, and a
     Parquet file would fail inside the import job, which deletes the previous import."""
