@@ -217,10 +217,13 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
         half = _half_unit(cell.printed, cell.value)
         result = (_spread_verdict(values, info, half) if spread else
                   _value_verdict(values, info, half, se, cell.method.endswith("(published)")))
-        rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs})
-    columns = ["table", "row", "column", "paper", "printed", "ours", "difference", "compared",
-               "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason", "experiment",
-               "method", "metric"]
+        rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs,
+                     "rounding": half})
+    # rounding: half a unit of the printed last digit (0.005 for Table 5's 0.96), in the
+    # interval whatever the number of decimals printed
+    columns = ["table", "row", "column", "paper", "printed", "rounding", "ours", "difference",
+               "compared", "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason",
+               "experiment", "method", "metric"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 

@@ -135,6 +135,14 @@ def test_the_papers_own_published_run_is_checked_to_the_rounding():
     assert verdict(registry, runs).verdict == "differs"
 
 
+def test_fewer_printed_decimals_keep_their_own_rounding():
+    # Table 5 prints 0.96: half a unit is 0.005, not 0.0005
+    got = verdict(cells([("0.96", "accuracy", 1, np.nan, 1000, "drawn")]), ours([0.963] * 3))
+    assert got.rounding == pytest.approx(0.005)
+    assert verdict(cells([("0.61%", "accuracy", 8, np.nan, 10000, "fixed")]),
+                   ours([0.006] * 3)).rounding == pytest.approx(0.00005)
+
+
 def test_resolution_shrinks_near_the_bounds():
     assert resolution("accuracy", 0.85) == 0.02
     assert resolution("accuracy", 0.99) == pytest.approx(0.0025)
