@@ -51,7 +51,7 @@ from scipy import stats
 from .comparison import holm, one_sided_p, satterthwaite_df
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
-           "claim_summary",
+           "claim_summary", "measurement_verdicts",
            "paper_tables", "write_paper_check", "read_results", "resolution", "ALPHA",
            "CONFIDENCE"]
 
@@ -223,8 +223,16 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
     # interval whatever the number of decimals printed
     columns = ["table", "row", "column", "paper", "printed", "rounding", "ours", "difference",
                "compared", "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason",
-               "experiment", "method", "metric"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+               "paper_also_prints", "experiment", "method", "metric", "measurement"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    # one measurement (experiment, method, metric) printed in several tables: each print
+    # keeps its verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913)
+    table["measurement"] = table.experiment + " | " + table.method + " | " + table.metric
+    table["paper_also_prints"] = [
+        "; ".join(f"Table {t}: {p}" for t, p in zip(group.table, group.printed) if t != own)
+        for own, group in ((r.table, table[table.measurement == r.measurement])
+                           for r in table.itertuples())]
+    return table
 
 
 def theory_verdicts(table1: pd.DataFrame) -> pd.DataFrame:
@@ -234,7 +242,8 @@ def theory_verdicts(table1: pd.DataFrame) -> pd.DataFrame:
         "paper": table1["paper"], "printed": table1["paper"].map(lambda v: f"{v:.3f}"),
         "ours": table1["threshold"], "seeds": 0, "difference": table1["threshold"] - table1["paper"],
         "verdict": np.where(table1["matches_paper"], "agrees", "differs"),
-        "experiment": "theory", "method": "Theorem 2.4", "metric": "threshold"})
+        "experiment": "theory", "method": "Theorem 2.4", "metric": "threshold",
+        "measurement": "theory | " + table1["dataset"] + " | " + table1["p_a"].astype(str)})
 
 
 def _claim_p_values(result, expected: str, margin: float) -> tuple:
@@ -382,9 +391,19 @@ def _counts(table: pd.DataFrame) -> str:
     return ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
 
 
+def measurement_verdicts(verdicts: pd.DataFrame) -> pd.Series:
+    """One verdict per measurement, however many tables print it: the shared verdict, or
+    "split" where the paper's two prints get different verdicts."""
+    return verdicts.groupby("measurement", sort=False).verdict.agg(
+        lambda v: v.iloc[0] if v.nunique() == 1 else "split (the paper prints it twice, "
+        "differently)")
+
+
 def verdicts_markdown(verdicts: pd.DataFrame, config: str) -> str:
-    return (f"# Does the paper hold? Config `{config}`: {len(verdicts)} printed cells: "
-            f"{_counts(verdicts)}\n\n"
+    measurements = measurement_verdicts(verdicts).to_frame()
+    return (f"# Does the paper hold? Config `{config}`: {len(measurements)} measurements "
+            f"({len(verdicts)} printed cells; one printed in several tables counts once): "
+            f"{_counts(measurements)}\n\n"
             "Interval: ours - paper, 95%, from our seed variance, the paper's (its printed "
             "SD and number of runs, or ours; a whole run's where it printed one run), the "
             "test-set term where the images differ, and half a printed digit. Agrees: the "

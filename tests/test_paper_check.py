@@ -11,7 +11,7 @@ import yaml
 from scipy import stats
 
 from idrs.paper_check import (cell_verdicts, claim_verdicts, load_claims, load_registry,
-                              resolution)
+                              measurement_verdicts, resolution)
 
 REPO = Path(__file__).resolve().parents[1]
 # the paper's cells: config/paper.yaml, and its override with Cohen et al.'s models
@@ -141,6 +141,22 @@ def test_fewer_printed_decimals_keep_their_own_rounding():
     assert got.rounding == pytest.approx(0.005)
     assert verdict(cells([("0.61%", "accuracy", 8, np.nan, 10000, "fixed")]),
                    ours([0.006] * 3)).rounding == pytest.approx(0.00005)
+
+
+def test_one_measurement_printed_twice_gets_a_verdict_against_each_and_counts_once():
+    # Table 2 prints MNIST IDRS accuracy at sigma 0.25 as 0.9910, Table 15 as 0.9905
+    registry = load_registry()
+    twice = registry[(registry.experiment == "mnist_sigma0.25")
+                     & (registry.method == "IDRS r=0.01") & (registry.metric == "accuracy")]
+    assert sorted(twice.printed) == ["0.9905", "0.9910"]
+    values = 0.9910 + 0.0002 * np.array([-1.5, -1, -0.5, 0, 0, 0.5, 1, 1.5])
+    runs = {"mnist_sigma0.25": pd.DataFrame({"method": "IDRS r=0.01", "seed": range(8),
+                                             "accuracy": values, "inputs": 10000})}
+    got = cell_verdicts(twice, runs, "paper").set_index("table")
+    assert (got.loc[2, "verdict"], got.loc[15, "verdict"]) == ("agrees", "differs")
+    assert got.loc[2, "paper_also_prints"] == "Table 15: 0.9905"
+    once = measurement_verdicts(got.reset_index())
+    assert len(once) == 1 and once.iloc[0].startswith("split")
 
 
 def test_resolution_shrinks_near_the_bounds():
