@@ -5,7 +5,8 @@ Two registries ship with the package:
 * ``paper_values.csv``: the printed cells of Tables 2-20 that a configuration
   reproduces (table, row, column, the number as printed, its value in our units, the
   config, experiment, method and metric that reproduce it), and what the paper's number
-  is made of: ``runs`` (the number of training runs it averages, 1 for a single run),
+  is made of: ``runs`` (the number of training runs it averages, 1 for a single run;
+  ``our_seed`` names the run of ours that such a cell is also set against),
   ``paper_sd`` (the paper's own seed SD where it prints one beside the cell),
   ``test_images`` (images behind it) and ``test_set`` (``fixed``: a subset of a real
   test set that we certify too when we certify as many images; ``drawn``: generated
@@ -141,8 +142,11 @@ def _spread_verdict(values, cell, half) -> dict:
             "reason": reason}
 
 
-def _value_verdict(values, cell, half, se_images, published) -> dict:
-    """Our mean against the printed value: interval on ours - paper."""
+def _value_verdict(values, cell, half, se_images, published, spread=None) -> dict:
+    """Our mean of ``values`` against the printed value: interval on ours - paper. The
+    run-to-run SD comes from ``spread`` (all our seeds; default ``values``), so one seed
+    of ours can be set against a single printed run."""
+    spread = values if spread is None else spread
     S, ours = len(values), float(np.mean(values))
     difference = ours - cell.value
     out = {"ours": ours, "compared": "ours - paper", "difference": difference}
@@ -150,8 +154,9 @@ def _value_verdict(values, cell, half, se_images, published) -> dict:
         verdict = "agrees" if abs(difference) <= half else "differs"
         return {**out, "ci_low": -half, "ci_high": half, "verdict": verdict,
                 "reason": "the paper's own run (published file): rounding only"}
-    sd_run, df_run = (float(np.std(values, ddof=1)), S - 1) if S > 1 else (np.nan, 0)
-    if S > 1 and sd_run == 0 and _is_proportion(cell.metric):
+    sd_run, df_run = ((float(np.std(spread, ddof=1)), len(spread) - 1) if len(spread) > 1
+                      else (np.nan, 0))
+    if sd_run == 0 and _is_proportion(cell.metric):
         sd_run = 1.0 / float(cell.our_images)  # identical seeds: floor at one image
     paper_sd = float(cell.paper_sd) if pd.notna(cell.paper_sd) else np.nan
     if np.isnan(sd_run) and np.isnan(paper_sd):
@@ -163,10 +168,10 @@ def _value_verdict(values, cell, half, se_images, published) -> dict:
         # ours), so it is one component with our df; 1/runs is a whole run's variance
         # (the prediction term) where the paper printed a single run
         parts = [(sd_run ** 2 * (1 / S + 1 / runs), df_run)]
-    elif S > 1:
+    elif not np.isnan(sd_run):
         parts = [(sd_run ** 2 / S, df_run), (paper_sd ** 2 / runs, runs - 1)]
     else:  # our one run is assumed to vary as the paper's runs do
-        parts = [(paper_sd ** 2 * (1 + 1 / runs), runs - 1)]
+        parts = [(paper_sd ** 2 * (1 / S + 1 / runs), runs - 1)]
     same_images = cell.test_set == "fixed" and int(cell.our_images) == int(cell.test_images)
     if not same_images and not np.isnan(se_images):
         parts.append((se_images ** 2 * (1 + float(cell.our_images) / float(cell.test_images)),
@@ -217,13 +222,21 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
         half = _half_unit(cell.printed, cell.value)
         result = (_spread_verdict(values, info, half) if spread else
                   _value_verdict(values, info, half, se, cell.method.endswith("(published)")))
+        our_seed = getattr(cell, "our_seed", np.nan)
+        if not spread and pd.notna(our_seed) and (found.seed == our_seed).any():
+            # a single printed run also set against one named run of ours
+            one = _value_verdict(found.loc[found.seed == our_seed, metric].to_numpy(float),
+                                 info, half, se, False, spread=values)
+            result.update(seed=int(our_seed), seed_ours=one["ours"],
+                          seed_verdict=one["verdict"])
         rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs,
                      "rounding": half})
     # rounding: half a unit of the printed last digit (0.005 for Table 5's 0.96), in the
     # interval whatever the number of decimals printed
     columns = ["table", "row", "column", "paper", "printed", "rounding", "ours", "difference",
                "compared", "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason",
-               "paper_also_prints", "experiment", "method", "metric", "measurement"]
+               "seed", "seed_ours", "seed_verdict", "paper_also_prints", "experiment",
+               "method", "metric", "measurement"]
     table = pd.DataFrame(rows).reindex(columns=columns)
     # one measurement (experiment, method, metric) printed in several tables: each print
     # keeps its verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913)

@@ -104,6 +104,18 @@ def test_the_paper_sd_and_the_single_run_prediction_term_widen_the_interval():
     assert width(noisy) > 3 * width(mean8) and width(single) > width(mean8)
 
 
+def test_a_single_printed_run_is_also_set_against_one_named_run_of_ours():
+    values = [0.84, 0.86, 0.85]
+    registry = cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]).assign(our_seed=1)
+    got = verdict(registry, ours(values))
+    assert got.seed == 1 and got.seed_ours == 0.86
+    # one run against one run: wider than the mean's interval, never "agrees" by width
+    mean_only = verdict(cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]),
+                        ours(values))
+    assert np.isnan(mean_only.seed) and got.seed_verdict in ("agrees", "differs",
+                                                              "too uncertain to judge")
+
+
 def test_one_seed_without_a_printed_sd_is_too_uncertain():
     got = verdict(cells([("0.852", "accuracy", 1, np.nan, 1000, "drawn")]), ours([0.85]))
     assert got.verdict == "too uncertain to judge" and "one seed" in got.reason
