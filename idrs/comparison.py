@@ -16,13 +16,15 @@ two-way ANOVA mean squares (MS_seed, MS_image, MS_resid):
   max(0, MS_image - MS_resid) / (S I), which a claim about the data distribution rather
   than this test subset must add. The image main effect cancels in a paired difference.
 
-Degrees of freedom follow Welch-Satterthwaite. Degenerate cases are decided by exact
-tests: per-seed differences that are all equal (zero spread) get the exact sign-flip
-p-value 2 / 2^S (1 when they are all 0) and the interval that inverts it (the constant
-itself from 6 seeds on, unbounded below); one shared seed gives "cannot decide"; seeds present for one method
-only are dropped and named. A published baseline is one run of another training: our
-seeds are compared with it as a one-sample problem whose variance adds one whole run's
-spread (a prediction term) and the test-set term.
+Degrees of freedom follow Welch-Satterthwaite with each estimated component at its
+upper confidence bound (:func:`satterthwaite_df`), which keeps the level with 2-3 seeds.
+Degenerate cases are decided by exact tests: per-seed differences that are all equal
+(zero spread) get the exact sign-flip p-value 2 / 2^S (1 when they are all 0) and the
+interval that inverts it (the constant itself from 6 seeds on, unbounded below); one
+shared seed gives "cannot decide"; seeds present for one method only are dropped and
+named. A published baseline is one run of another training: our seeds are compared
+with it as a one-sample problem whose variance adds one whole run's spread (a
+prediction term) and the test-set term.
 
 :func:`mcnemar_pooled` pools (seed, image) pairs as independent coins; it is valid only
 conditional on the trained networks and decides no claim (its false-positive rate grows
