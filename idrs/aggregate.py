@@ -111,20 +111,21 @@ def classwise_std_corrected(records: pd.DataFrame) -> float:
     gives the corrected SD (at 50 images per class and accuracy 0.8 the raw value of
     classes that are truly equal is about 0.05; the corrected one is about 0).
     """
-    p, n = _class_counts(records)
+    return _corrected_sd(*_class_counts(records))
+
+
+def _corrected_sd(p, n) -> float:
     if len(p) < 2 or np.any(n < 2):
         return np.nan
     floor = (len(p) - 1) / len(p) * np.mean(p * (1 - p) / (n - 1))
     return float(np.sqrt(max(0.0, p.var() - floor)))
 
 
-def _test_set_se(records: pd.DataFrame, values: dict) -> dict:
-    """Standard error of each metric from sampling the test images (per-image SD over
-    sqrt(images); the class-wise std by the delta method over class accuracies)."""
-    n = len(records)
+def _test_set_se(n: int, values: dict, p, counts) -> dict:
+    """Standard error of each metric from sampling the ``n`` test images (per-image SD
+    over sqrt(n); the class-wise std by the delta method over class accuracies ``p``)."""
     out = {f"{name}_se_images": float(np.std(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan
            for name, v in values.items()}
-    p, counts = _class_counts(records)
     spread = p.std()
     var_p = p * (1 - p) / np.maximum(counts - 1, 1)
     var_var = np.sum((2 / len(p) * (p - p.mean())) ** 2 * var_p)
@@ -141,12 +142,13 @@ def summarise_run(records: pd.DataFrame, radii) -> dict:
                            "mean_sigma")}
     values.update({f"certified_{r:g}": image_values(records, f"certified_{r:g}")
                    for r in radii})
+    p, counts = _class_counts(records)  # the class accuracies, once for all three
     row = {"inputs": len(records),
            **{name: float(v.mean()) for name, v in values.items()},
-           "classwise_std": classwise_accuracy_std(records),
-           "classwise_std_corrected": classwise_std_corrected(records),
+           "classwise_std": float(p.std()),  # population SD, as classwise_accuracy_std
+           "classwise_std_corrected": _corrected_sd(p, counts),
            "median_sigma": float(records["sigma"].median())}
-    return {**row, **_test_set_se(records, values)}
+    return {**row, **_test_set_se(len(records), values, p, counts)}
 
 
 def summarise_runs(records: pd.DataFrame, radii) -> pd.DataFrame:

@@ -47,7 +47,7 @@ from scipy import stats
 
 from .aggregate import IMAGE_METRICS, image_values
 
-__all__ = ["compare_methods", "one_sided_p", "satterthwaite_df", "image_values",
+__all__ = ["compare_methods", "one_sided_p", "interval", "satterthwaite_df", "image_values",
            "mcnemar_pooled", "holm", "IMAGE_METRICS"]
 
 #: Differences within this relative range of each other count as one constant.
@@ -146,6 +146,22 @@ def _sign_flip_p(diff) -> float:
     return float(test.pvalue)
 
 
+def interval(result, level: float) -> tuple:
+    """Two-sided ``level`` interval of a :func:`compare_methods` result (a dict or table
+    row): the t interval, or where there is no spread (``se == 0``) the inversion of the
+    exact sign-flip test, under which every shift but the constant itself gets
+    p = 2 / 2^S: that point where 2 / 2^S <= 1 - level, else unbounded."""
+    mean, se, df = float(result["mean"]), float(result["se"]), float(result["df"])
+    if np.isnan(se):
+        return np.nan, np.nan
+    if se == 0:
+        if 2.0 ** (1 - int(result["n_seeds"])) <= 1 - level:
+            return mean, mean
+        return -np.inf, np.inf
+    q = stats.t.ppf((1 + level) / 2, df)
+    return mean - q * se, mean + q * se
+
+
 def _result(test, mean, var, df, n_seeds, n_images, confidence, *, flips=None,
             scope="", dropped=(), reason=""):
     row = {"test": test, "mean": float(mean), "ci_low": np.nan, "ci_high": np.nan,
@@ -162,18 +178,12 @@ def _result(test, mean, var, df, n_seeds, n_images, confidence, *, flips=None,
             row["reason"] = "no spread and no seeds to flip: cannot decide"
             return row
         zero = mean == 0 or _constant(np.append(flips, 0.0))
-        mean = 0.0 if zero else float(mean)
-        # the interval inverts the exact test: every shift but the constant itself gets
-        # p = 2 / 2^S, so it is that point where 2 / 2^S <= 1 - confidence, else unbounded
-        point = 2.0 ** (1 - len(flips)) <= 1 - confidence
-        row.update(test="sign-flip exact (no spread)", se=0.0, df=np.inf, mean=mean,
-                   p_value=1.0 if zero else row["p_sign_flip"],
-                   ci_low=mean if point else -np.inf, ci_high=mean if point else np.inf)
-        return row
-
-    q = stats.t.ppf((1 + confidence) / 2, df)
-    row.update(se=se, df=float(df), ci_low=mean - q * se, ci_high=mean + q * se,
-               p_value=float(2 * stats.t.sf(abs(mean) / se, df)))
+        row.update(test="sign-flip exact (no spread)", se=0.0, df=np.inf,
+                   mean=0.0 if zero else float(mean),
+                   p_value=1.0 if zero else row["p_sign_flip"])
+    else:
+        row.update(se=se, df=float(df), p_value=float(2 * stats.t.sf(abs(mean) / se, df)))
+    row["ci_low"], row["ci_high"] = interval(row, confidence)
     return row
 
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .comparison import holm, one_sided_p, satterthwaite_df
+from .comparison import holm, interval, one_sided_p, satterthwaite_df
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
            "claim_summary", "measurement_verdicts",
@@ -241,10 +241,10 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
     # one measurement (experiment, method, metric) printed in several tables: each print
     # keeps its verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913)
     table["measurement"] = table.experiment + " | " + table.method + " | " + table.metric
+    prints = {m: list(zip(g.table, g.printed)) for m, g in table.groupby("measurement")}
     table["paper_also_prints"] = [
-        "; ".join(f"Table {t}: {p}" for t, p in zip(group.table, group.printed) if t != own)
-        for own, group in ((r.table, table[table.measurement == r.measurement])
-                           for r in table.itertuples())]
+        "; ".join(f"Table {t}: {p}" for t, p in prints[m] if t != own)
+        for own, m in zip(table.table, table.measurement)]
     return table
 
 
@@ -282,20 +282,6 @@ def _region(expected: str, margin: float) -> str:
             "not less": f"> {-margin:g}", "similar": f"within ±{margin:g}"}[expected]
 
 
-def _interval(result, level: float) -> tuple:
-    """Two-sided ``level`` interval of a comparison result (t, or the exact sign-flip
-    inversion where it has no spread: the point, or unbounded when 2/2^S > 1 - level)."""
-    mean, se, df = float(result["mean"]), float(result["se"]), float(result["df"])
-    if np.isnan(se):
-        return np.nan, np.nan
-    if se == 0:
-        if 2.0 ** (1 - int(result["n_seeds"])) <= 1 - level:
-            return mean, mean
-        return -np.inf, np.inf
-    q = stats.t.ppf((1 + level) / 2, df)
-    return mean - q * se, mean + q * se
-
-
 def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.DataFrame:
     """One row per claim of ``config``; ``comparisons`` maps an experiment to its
     ``comparisons.csv`` table. A claim is decided by the row of its metric, never by a
@@ -320,7 +306,7 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
                              "): McNemar is conditional on the trained networks and decides "
                              "no claim; register the metric's own row (e.g. accuracy).")
         p_support, p_contradict = _claim_p_values(found, claim.expected, margin)
-        low, high = _interval(found, 1 - 2 * ALPHA)
+        low, high = interval(found, 1 - 2 * ALPHA)
         why_not = found.get("reason", "")
         rows.append({**row, "difference": found["mean"], "ci90_low": low, "ci90_high": high,
                      "test": found.test, "n_seeds": found.n_seeds, "p_support": p_support,
