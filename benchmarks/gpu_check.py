@@ -149,7 +149,18 @@ def mnist_rows(table, device, args):
     fast, amp, mode = engine_settings(copy.deepcopy(model), device)
     paths.append((f"idrs MNIST CNN, default path ({'bf16' if amp else 'fp32'}, compile "
                   f"{mode})", fast, {"amp": amp}))
-    for label, net, kw in paths:
+    if device.type == "cuda":
+        # a tiny CNN is launch-bound at the default batch: how far do larger batches go?
+        eager, _, _ = engine_settings(copy.deepcopy(model), device, compile="none")
+        for batch in (16_384, 65_536):
+            paths.append((f"idrs MNIST CNN bf16, not compiled, batch {batch}", eager,
+                          {"amp": True, "batch_size": batch}))
+        paths.append(("idrs MNIST CNN, default path, batch 16384", fast,
+                      {"amp": amp, "batch_size": 16_384}))
+    for i, (label, net, kw) in enumerate(paths):
+        if i >= 2 and table.elapsed() > args.budget:  # the batch sweep is optional
+            table.row(label, "skipped", f"time budget of {args.budget} s spent")
+            continue
         started = time.perf_counter()
         certify(net, x[:1], labels[:1], idx[:1], SIGMA, n0=N0, n=min(args.n, 20_000),
                 alpha=ALPHA, num_classes=10, **kw)
