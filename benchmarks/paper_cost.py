@@ -2,8 +2,9 @@
 
 The jobs are the workflow's own: a Snakemake dry run lists every train and certify
 command, and each is costed from its arguments (epochs; test indices, n0 and n). The
-default rates are the H100 measurements of ``benchmarks/gpu_check.sh``
-(``benchmarks/results/gpu_check_h100_run*.md``); pass your own to cost another GPU.
+default rates are the H200 measurements of ``benchmarks/gpu_check.sh`` of 2026-11-28
+(``benchmarks/results/gpu_check_h200_2026-11-28*.md``); pass your own to cost another
+GPU.
 
     python benchmarks/paper_cost.py [--configfile config/paper.yaml]
 """
@@ -45,13 +46,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config/paper.yaml")
     parser.add_argument("--certify-s", nargs=2, action="append", metavar=("DATASET", "S"),
-                        help="seconds per image at n0 + n = 100,100 (default: H100, cifar10 "
-                             "0.559, mnist 0.046, both bf16 + torch.compile)")
+                        help="seconds per image at n0 + n = 100,100 (default: H200, cifar10 "
+                             "0.465, mnist 0.016, both bf16 + torch.compile)")
     parser.add_argument("--epoch-s", nargs=2, action="append", metavar=("ARCH", "S"),
-                        help="seconds per epoch (default: H100, cifar_resnet110 14.2, cnn 1.1)")
+                        help="seconds per epoch (default: H200, fp32, cifar_resnet110 5.1, "
+                             "cnn 0.4)")
     args = parser.parse_args(argv)
-    certify_s = {"cifar10": 0.559, "mnist": 0.046, **{d: float(s) for d, s in args.certify_s or []}}
-    epoch_s = {"cifar_resnet110": 14.2, "cnn": 1.1, **{a: float(s) for a, s in args.epoch_s or []}}
+    certify_s = {"cifar10": 0.465, "mnist": 0.016, **{d: float(s) for d, s in args.certify_s or []}}
+    epoch_s = {"cifar_resnet110": 5.1, "cnn": 0.4, **{a: float(s) for a, s in args.epoch_s or []}}
     hours, counts = defaultdict(float), defaultdict(int)
     for command in planned_commands(args.configfile):
         verb, opt = options(command)

@@ -94,7 +94,8 @@ def _train(args):
     config = TrainConfig(**{name: getattr(args, name) for name in fields
                             if getattr(args, name) is not None})
     print(train_job(_spec(args), config, args.out, train_distances=args.train_distances,
-                    k=args.k, device=args.device, dataset_summary=args.dataset_summary))
+                    k=args.k, device=args.device, dataset_summary=args.dataset_summary,
+                    deterministic=args.deterministic))
 
 
 def _shard(args):
@@ -282,6 +283,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="training points' kNN distances (needed when --train-rate > 0)")
     p.add_argument("--k", type=int, default=None,
                    help="k of --train-distances (required with --train-rate > 0; no default)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels only: bitwise the same weights on one CUDA "
+                        "device (slower)")
     _add_device(p)
     _add_summary(p)
     p.set_defaults(func=_train)

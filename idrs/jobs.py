@@ -101,7 +101,7 @@ def _distances(ds, path, split, k, summary=None, with_info=False):
 
 
 def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu",
-              dataset_summary=None):
+              dataset_summary=None, deterministic=False):
     """Train one base classifier (``config``: a :class:`idrs.train.TrainConfig`);
     ``train_distances`` (with its ``k``) for trr > 0."""
     from .train import train
@@ -115,7 +115,8 @@ def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, devic
         if train_distances is None or k is None:
             raise ValueError("--train-rate > 0 needs --train-distances and --k.")
         distances = _distances(ds, train_distances, "train", k, dataset_summary)
-    return train(ds, outdir, config, train_distances=distances, device=device)
+    return train(ds, outdir, config, train_distances=distances, device=device,
+                 deterministic=deterministic)
 
 
 def test_indices(n_test: int, start=0, stop=None, skip=1):
@@ -237,7 +238,9 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                   "model_sha256": file_sha256(model_path),
                   "train_seed": meta["config"]["seed"],
                   "sigma_train": meta["config"]["sigma_train"],
-                  "train_rate": meta["config"]["train_rate"], "sigma_b": sigma_b,
+                  "train_rate": meta["config"]["train_rate"],
+                  # files written before bf16 training existed were trained in fp32
+                  "train_precision": meta.get("train_precision", "fp32"), "sigma_b": sigma_b,
                   "rate": float(rate), "k": -1 if k is None else int(k),
                   "m": np.nan if m is None else float(m), "clamp": clamp or "",
                   "n0": int(n0), "alpha": float(alpha),

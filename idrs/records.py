@@ -21,7 +21,7 @@ __all__ = ["write_table", "read_table", "TableError", "RECORD_COLUMNS"]
 RECORD_COLUMNS = [
     "idx", "label", "predict", "radius", "correct", "time",
     "sigma", "knn_distance", "count_top", "n", "p_a", "radius_time",
-    "dataset", "arch", "model", "model_sha256", "train_seed", "sigma_train", "train_rate", "sigma_b", "rate",
+    "dataset", "arch", "model", "model_sha256", "train_seed", "sigma_train", "train_rate", "train_precision", "sigma_b", "rate",
     "k", "m", "clamp", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip",
     "precision", "compile", "code_version"]
 

@@ -9,10 +9,17 @@ A seed fixes everything random: initialisation, data order, augmentation, noise 
 dropout (separate generators whose states are checkpointed), so two CPU runs with the
 same seed give identical weights, and a run killed and resumed from its checkpoint gives
 the same weights as an uninterrupted one.
+
+``precision="bf16"`` trains under bfloat16 autocast with channels_last tensors on CUDA
+(the noise and the augmentation stay float32); the default is float32, which was faster
+for ResNet-110 at batch 400 on an H200 (5.1 against 5.6 s per epoch,
+benchmarks/results/gpu_check_h200_2026-11-28_train.md). The model file records the
+precision that trained it (``train_precision``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -66,6 +73,16 @@ def crop_flip(x, generator, padding=4):
     return padded[batch, chans, rows, cols]
 
 
+def training_precision(precision, device) -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``. bfloat16 autocast
+    trains on CUDA only (on a CPU it is slower than float32)."""
+    if precision == "bf16" and torch.device(device).type != "cuda":
+        log.warning("precision bf16 ignored: bfloat16 training runs on CUDA only; "
+                    "training in fp32")
+        return "fp32"
+    return precision
+
+
 def _metrics_append(path: Path, row: dict):
     new = not path.exists()
     with open(path, "a", newline="") as fh:
@@ -76,7 +93,7 @@ def _metrics_append(path: Path, row: dict):
 
 
 def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device="cpu",
-          progress=None):
+          progress=None, deterministic=False):
     """Train a base classifier with Gaussian augmentation; return the final model's path.
 
     Writes to ``outdir``: ``checkpoint.pth`` every epoch (atomically: model, optimiser,
@@ -84,12 +101,33 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     at the end, ``model.pth``. An existing checkpoint of the same configuration is
     resumed; one of another configuration is an error. ``progress=False`` is silent;
     otherwise batches are reported with rate and ETA (:class:`idrs.progress.Progress`)
-    and every epoch ends with one line of loss and accuracies.
+    and every epoch ends with one line of loss and accuracies. ``deterministic``: only
+    deterministic kernels (``torch.use_deterministic_algorithms``), so that two runs on
+    one CUDA device give bitwise the same weights (CPU runs always do).
     """
-    outdir = Path(outdir)
+    with _deterministic_kernels(deterministic):
+        return _train(dataset, Path(outdir), config, train_distances, torch.device(device),
+                      progress)
+
+
+@contextlib.contextmanager
+def _deterministic_kernels(enabled):
+    """Deterministic kernels inside the block only (the flag is process-wide)."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+def _train(dataset, outdir, config, train_distances, device, progress):
     outdir.mkdir(parents=True, exist_ok=True)
     final, ckpt_path, metrics = outdir / "model.pth", outdir / "checkpoint.pth", outdir / "metrics.csv"
-    device = torch.device(device)
     n = len(dataset.x_train)
     if config.train_rate > 0:
         if train_distances is None or len(train_distances) != n:
@@ -107,6 +145,16 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     torch.manual_seed(config.seed)
     model = build_model(config.arch, dataset.shape, dataset.num_classes, dataset.mean,
                         dataset.std).to(device)
+    precision = training_precision(config.precision, device)
+    # channels_last is what bf16 convolutions want on CUDA
+    layout = (torch.channels_last if precision == "bf16" and x_train.dim() == 4
+              else torch.contiguous_format)
+    model = model.to(memory_format=layout)
+    step_model = model if config.compile == "none" else torch.compile(
+        model, mode={"default": "default",
+                     "max-autotune": "max-autotune-no-cudagraphs"}[config.compile])
+    autocast = lambda: torch.autocast(device.type, torch.bfloat16,  # noqa: E731
+                                      enabled=precision == "bf16")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.gamma)
@@ -116,7 +164,9 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     config_dict = dataclasses.asdict(config)
     if ckpt_path.exists():
         state = _load(ckpt_path, "checkpoint", f"delete it to train {outdir} from scratch.")
-        old = {**(state.get("config") or {}), "dataset": state.get("dataset")}
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        # a checkpoint written before a field existed was trained with its default
+        old = {**defaults, **(state.get("config") or {}), "dataset": state.get("dataset")}
         new = {**config_dict, "dataset": dataset.name}
         differ = [f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
                   for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
@@ -151,9 +201,10 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
             if dataset.augmentation == "crop_flip":
                 x = crop_flip(x, noise_gen)
             noise = torch.randn(x.shape, generator=noise_gen, device=device)
-            x = x + noise * sigma_t[idx].reshape(shape)
-            logits = model(x)
-            loss = loss_fn(logits, y_train[idx])
+            x = (x + noise * sigma_t[idx].reshape(shape)).contiguous(memory_format=layout)
+            with autocast():
+                logits = step_model(x)
+                loss = loss_fn(logits.float(), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,11 +213,12 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
             shown.update(1, epoch=epoch + 1)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        test_acc, noisy_acc = evaluate(model, dataset, config.sigma_train, device,
-                                       seed=config.seed + 1000 + epoch)
+        with autocast():
+            test_acc, noisy_acc = evaluate(model, dataset, config.sigma_train, device,
+                                           seed=config.seed + 1000 + epoch)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(total_loss) / n,
                "train_acc": int(correct) / n, "test_acc": test_acc, "test_acc_noisy": noisy_acc,
-               "seconds": round(time.perf_counter() - started, 3)}
+               "seconds": round(time.perf_counter() - started, 3), "precision": precision}
         shown.note(f"epoch {epoch + 1}/{config.epochs} loss {row['train_loss']:.4f} "
                    f"test {test_acc:.4f} noisy {noisy_acc:.4f} ({row['seconds']:.0f} s)")
         rng = {"order": order_gen.get_state(), "noise": noise_gen.get_state(),
@@ -179,7 +231,7 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
     _atomic_save({"arch": config.arch, "in_shape": dataset.shape,
                   "num_classes": dataset.num_classes, "mean": dataset.mean, "std": dataset.std,
                   "state_dict": model.state_dict(), "config": config_dict,
-                  "dataset": dataset.name}, final)
+                  "dataset": dataset.name, "train_precision": precision}, final)
     return final
 
 

@@ -17,6 +17,10 @@ REQUIRED_ON_THE_COMMAND_LINE = {
 }
 
 
+PRECISIONS = ("fp32", "bf16")
+TRAIN_COMPILE_MODES = ("none", "default", "max-autotune")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Defaults are Cohen et al.'s CIFAR recipe."""
@@ -33,8 +37,16 @@ class TrainConfig:
     train_rate: float = _option(0.0, "input-dependent training rate trr (Appendix E.4)")
     train_m: float = _option(0.0, "m of Equation 1 at training time")
     seed: int = _option(0, "seed of everything random")
+    precision: str = _option("fp32", "fp32, or bf16 (autocast and channels_last on CUDA; "
+                             "fp32 elsewhere)")
+    compile: str = _option("none", "torch.compile mode of the training step: none, default "
+                           "or max-autotune")
 
     def __post_init__(self):
+        for name, allowed in (("precision", PRECISIONS), ("compile", TRAIN_COMPILE_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} == {getattr(self, name)!r}, must be one of "
+                                 f"{', '.join(allowed)}.")
         for name in ("epochs", "batch_size", "lr_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} == {getattr(self, name)}, must be >= 1.")

@@ -11,15 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_gpu_check_script_runs_and_prints_its_table():
+def test_gpu_check_script_runs_and_prints_its_table(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke"], cwd=ROOT,
+    script, digits = ROOT / "benchmarks" / "gpu_check.sh", str(tmp_path / "mnist.npz")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"),
+                    "--write-mnist-npz", "--mnist-npz", digits], check=True, env=env)
+    done = subprocess.run([str(script), "--smoke", "--mnist-npz", digits], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     for row in ("| Cohen et al.'s certify loop", "| idrs fp32 channels_last",
                 "| idrs bf16 channels_last, BN folded", "| one float32 GEMM",
                 "| idrs.knn (torch candidates, float64 proof) on the CPU",
-                "| training epoch, cnn", "| idrs MNIST CNN, default path", "## pytest -m gpu"):
+                "| training epoch, cnn, batch 400, fp32", "| idrs MNIST CNN, default path",
+                "| MNIST CNN test accuracy, fp32 training", "## pytest -m gpu"):
         assert row in out, row
     assert "s/image" in out and "failed" not in out

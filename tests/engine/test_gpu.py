@@ -144,3 +144,28 @@ def test_certify_job_on_cuda_takes_the_fast_path_and_agrees_with_the_cpu(tmp_pat
     assert set(cpu.precision) == {"fp32"} and set(cpu.compile) == {"none"}
     assert gpu.correct.mean() > 0.7
     assert (gpu.predict == cpu.predict).mean() >= 0.9
+
+
+def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(tmp_path):
+    """bf16 training runs with channels_last on CUDA and says so in the model file;
+    with ``deterministic=True`` two runs on one device give bitwise the same weights
+    (crop/flip augmentation and the ResNet's pooling included)."""
+    from idrs.data import ArrayDataset
+    from idrs.train import load_model, train
+    from idrs.train_config import TrainConfig
+    rng = np.random.default_rng(0)
+    shape = (3, 32, 32)
+    ds = ArrayDataset("random", rng.random((256, *shape), dtype=np.float32),
+                      rng.integers(0, 10, 256), rng.random((64, *shape), dtype=np.float32),
+                      rng.integers(0, 10, 64), 10, (0.5,) * 3, (0.25,) * 3, "crop_flip")
+    config = TrainConfig(arch="cifar_resnet20", epochs=2, batch_size=64, sigma_train=0.25,
+                         precision="bf16")
+    weights = []
+    for run in ("a", "b"):
+        path = train(ds, tmp_path / run, config, device="cuda", progress=False,
+                     deterministic=True)
+        model, meta = load_model(path)
+        assert meta["train_precision"] == "bf16"
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards

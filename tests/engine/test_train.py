@@ -92,3 +92,28 @@ def test_architectures_by_name():
     assert sum(p.numel() for p in build_model("mlp", (2,), 2).parameters()) == 2 * 20 + 20 + 20 * 20 + 20 + 20 * 2 + 2
     with pytest.raises(ValueError, match="arch == 'vgg'"):
         build_model("vgg", (3, 32, 32), 10)
+
+
+def test_precision_is_recorded_and_checked(tmp_path, caplog):
+    """bf16 asked for on a CPU trains in fp32 and says so (in the log, the metrics and
+    the model file); a checkpoint written before the precision fields existed resumes as
+    the fp32 run it was; an unknown precision or compile mode is refused."""
+    ds = sectors()
+    bf16 = TrainConfig(**{**CONFIG.__dict__, "precision": "bf16"})
+    path = train(ds, tmp_path / "bf16", bf16, progress=False)
+    assert "bf16 ignored" in caplog.text
+    assert load_model(path)[1]["train_precision"] == "fp32"
+    assert (tmp_path / "bf16" / "metrics.csv").read_text().splitlines()[-1].endswith(",fp32")
+    assert same(weights(path), weights(train(ds, tmp_path / "fp32", CONFIG, progress=False)))
+    ckpt = tmp_path / "fp32" / "checkpoint.pth"
+    state = torch.load(ckpt, weights_only=False)
+    for key in ("precision", "compile"):
+        del state["config"][key]
+    torch.save(state, ckpt)
+    (tmp_path / "fp32" / "model.pth").unlink()
+    longer = TrainConfig(**{**CONFIG.__dict__, "epochs": CONFIG.epochs + 1})
+    with pytest.raises(CheckpointError, match=r"epochs: 4 there, 5 here\)"):
+        train(ds, tmp_path / "fp32", longer, progress=False)  # only epochs differs
+    for field, value in (("precision", "fp16"), ("compile", "fast")):
+        with pytest.raises(ValueError, match=f"{field} == '{value}', must be one of"):
+            TrainConfig(**{**CONFIG.__dict__, field: value})
