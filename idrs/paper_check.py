@@ -66,7 +66,10 @@ CONFIDENCE = 0.95
 PROPORTIONS = ("accuracy", "abstention", "misclassification", "certified_")
 #: A spread cell agrees when its SD-ratio interval lies within this range.
 SD_RATIO_RESOLUTION = (0.4, 2.5)
-EXPECTED = ("greater", "less", "not greater", "not less", "similar")
+EXPECTED = ("greater", "less", "not greater", "not less", "similar", "zero", "at most")
+#: Claims decided exactly on our runs, without a test: an exact count ("zero") and a
+#: range over seeds against a bound ("at most"); they take no part in Holm.
+EXACT = ("zero", "at most")
 
 
 def load_registry(path=REGISTRY) -> pd.DataFrame:
@@ -86,7 +89,12 @@ def load_claims(path=CLAIMS) -> pd.DataFrame:
                        "baseline", "metric", "expected", "margin"} - set(claims.columns)
     if missing_columns:
         raise ValueError(f"{path}: missing columns {sorted(missing_columns)}")
-    no_difference = claims.expected.isin(["not greater", "not less", "similar"])
+    spread = claims.metric.str.startswith("sd:")
+    bad = claims[spread & ~claims.expected.isin(["greater", "less"])]
+    if len(bad):
+        raise ValueError(f"{path}: claims on a spread (sd:) are 'greater' or 'less': "
+                         f"{list(bad.claim)}")
+    no_difference = claims.expected.isin(["not greater", "not less", "similar", "at most"])
     missing = claims[no_difference & ~(claims.margin > 0)]
     if len(missing):
         raise ValueError(f"{path}: claims of no difference need a positive margin (the "
@@ -279,24 +287,93 @@ def _claim_p_values(result, expected: str, margin: float) -> tuple:
 
 def _region(expected: str, margin: float) -> str:
     return {"greater": "> 0", "less": "< 0", "not greater": f"< {margin:g}",
-            "not less": f"> {-margin:g}", "similar": f"within ±{margin:g}"}[expected]
+            "not less": f"> {-margin:g}", "similar": f"within ±{margin:g}", "zero": "= 0",
+            "at most": f"<= {margin:g} on every seed"}[expected]
 
 
-def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.DataFrame:
+def _exact_verdict(row) -> tuple:
+    """A count that must be zero, or a per-seed range that must stay at most a bound."""
+    if row.expected == "zero":
+        if row.difference == 0:
+            return "supported", "exactly 0 in these runs"
+        return "contradicted", f"{row.difference:.0f} in these runs, not 0"
+    bound = float(row.region.split()[1])
+    if row.ci90_high <= bound:
+        return "supported", f"every seed's value <= {bound:g} (largest {row.ci90_high:.4g})"
+    if row.ci90_low > bound:
+        return "contradicted", f"every seed's value > {bound:g} (smallest {row.ci90_low:.4g})"
+    return "inconclusive", (f"seeds range over [{row.ci90_low:.4g}, {row.ci90_high:.4g}], "
+                            f"on both sides of {bound:g}")
+
+
+def spread_result(a, b) -> dict:
+    """The SD of a metric across the runs of group ``a`` against group ``b``'s: their
+    ratio, its 90% interval and the one-sided p-values of the F test (exact for normal
+    run-to-run variation), for "a's SD is greater" and "less"."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return {"why_not": f"an SD needs at least 2 runs per group ({len(a)} and {len(b)})"}
+    va, vb = np.var(a, ddof=1), np.var(b, ddof=1)
+    if vb == 0:
+        return {"why_not": "the baseline group's runs have no spread"}
+    d1, d2 = len(a) - 1, len(b) - 1
+    f = va / vb
+    q_low, q_high = stats.f.ppf([1 - ALPHA, ALPHA], d1, d2)  # F quantiles, 90% interval
+    return {"difference": np.sqrt(f), "ci90_low": np.sqrt(f / q_low),
+            "ci90_high": np.sqrt(f / q_high), "test": f"F test of variances ({d1}, {d2} df)",
+            "n_seeds": len(a) + len(b), "p_greater": float(stats.f.sf(f, d1, d2)),
+            "p_less": float(stats.f.cdf(f, d1, d2))}
+
+
+def _group(runs: dict, experiment: str, label: str) -> pd.DataFrame:
+    """Runs of a group: a method label of ``experiment``, a glob over its labels
+    (``noise seed *``), or ``other_experiment/label``."""
+    from fnmatch import fnmatchcase
+    if "/" in label:
+        experiment, label = label.split("/", 1)
+    table = runs.get(experiment)
+    if table is None:
+        return pd.DataFrame()
+    return table[table.method.map(lambda m: fnmatchcase(str(m), label))]
+
+
+def _spread_claim(claim, runs: dict) -> dict:
+    metric = claim.metric[3:]
+    a, b = (_group(runs, claim.experiment, g) for g in (claim.method, claim.baseline))
+    if a.empty or b.empty:
+        return {"verdict": "not run"}
+    result = spread_result(a[metric].dropna(), b[metric].dropna())
+    if "why_not" in result:
+        return {**result, "p_support": np.nan, "p_contradict": np.nan}
+    p_for = {"greater": "p_greater", "less": "p_less"}[claim.expected]
+    p_against = {"greater": "p_less", "less": "p_greater"}[claim.expected]
+    return {**result, "p_support": result[p_for], "p_contradict": result[p_against],
+            "why_not": ""}
+
+
+def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str,
+                   runs: dict | None = None) -> pd.DataFrame:
     """One row per claim of ``config``; ``comparisons`` maps an experiment to its
-    ``comparisons.csv`` table. A claim is decided by the row of its metric, never by a
-    descriptive McNemar row; Holm runs over the claims of ``config`` that ran."""
+    ``comparisons.csv`` table and ``runs`` to its ``runs.csv``. A claim is decided by the
+    row of its metric, never by a descriptive McNemar row; claims on a spread
+    (``sd:<metric>``: one group's SD across runs against another's, F test) by the runs.
+    Holm runs over the tested claims of ``config`` that ran; exact claims (counts, time
+    ranges: :data:`EXACT`) are read off the runs."""
     rows = []
     for claim in claims[claims.config == config].itertuples(index=False):
-        table = comparisons.get(claim.experiment)
-        match = (None if table is None else table[
-            (table.method == claim.method) & (table.baseline == claim.baseline)
-            & (table.metric == claim.metric)])
         margin = 0.0 if pd.isna(claim.margin) else float(claim.margin)
         row = {"claim": claim.claim, "source": claim.source, "quote": claim.quote,
                "owner": claim.owner, "experiment": claim.experiment,
                "method": claim.method, "baseline": claim.baseline, "metric": claim.metric,
                "expected": claim.expected, "region": _region(claim.expected, margin)}
+        if claim.metric.startswith("sd:"):
+            row["region"] = {"greater": "SD ratio > 1", "less": "SD ratio < 1"}[claim.expected]
+            rows.append({**row, **_spread_claim(claim, runs or {})})
+            continue
+        table = comparisons.get(claim.experiment)
+        match = (None if table is None else table[
+            (table.method == claim.method) & (table.baseline == claim.baseline)
+            & (table.metric == claim.metric)])
         if match is None or match.empty:
             rows.append({**row, "verdict": "not run"})
             continue
@@ -305,6 +382,11 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
             raise ValueError(f"claim {claim.claim!r} points at a McNemar row ({claim.metric}"
                              "): McNemar is conditional on the trained networks and decides "
                              "no claim; register the metric's own row (e.g. accuracy).")
+        if claim.expected in EXACT:
+            rows.append({**row, "difference": found["mean"], "ci90_low": found["ci_low"],
+                         "ci90_high": found["ci_high"], "test": found.test,
+                         "n_seeds": found.n_seeds, "exact": True})
+            continue
         p_support, p_contradict = _claim_p_values(found, claim.expected, margin)
         low, high = interval(found, 1 - 2 * ALPHA)
         why_not = found.get("reason", "")
@@ -316,8 +398,9 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
                "ci90_low", "ci90_high", "p_support_holm", "p_contradict_holm", "reason", "test",
                "n_seeds", "experiment", "method", "baseline", "metric", "quote"]
     table = pd.DataFrame(rows).reindex(
-        columns=columns + ["p_support", "p_contradict", "why_not"])
-    ran = table.verdict != "not run"
+        columns=columns + ["p_support", "p_contradict", "why_not", "exact"])
+    exact = table.exact.eq(True) & table.verdict.ne("not run")
+    ran = table.verdict.ne("not run") & ~exact
     # one family: every claim's "supported" and "contradicted" p-values together, so the
     # chance of any wrong verdict (either kind) is at most ALPHA
     adjusted = holm(np.concatenate([table.p_support.where(ran), table.p_contradict.where(ran)]))
@@ -325,6 +408,8 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str) -> pd.D
     table[["verdict", "reason"]] = table[["verdict", "reason"]].astype(object)
     for i in table.index[ran]:
         table.loc[i, ["verdict", "reason"]] = _claim_verdict(table.loc[i])
+    for i in table.index[exact]:
+        table.loc[i, ["verdict", "reason"]] = _exact_verdict(table.loc[i])
     # the paper's claims first, then our controls; by source section within each
     order = table.owner.ne("paper").astype(int)
     return table.assign(_order=order).sort_values(["_order", "source"], kind="stable")[
@@ -382,7 +467,7 @@ def check(results_dir, config: str) -> tuple:
     verdicts = cell_verdicts(load_registry(), runs, config)
     if table1 is not None:
         verdicts = pd.concat([theory_verdicts(table1), verdicts], ignore_index=True)
-    return verdicts, claim_verdicts(load_claims(), comparisons, config)
+    return verdicts, claim_verdicts(load_claims(), comparisons, config, runs)
 
 
 def _counts(table: pd.DataFrame) -> str:

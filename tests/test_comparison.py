@@ -226,13 +226,22 @@ def test_comparison_table_rows_are_descriptive_and_mcnemar_is_labelled(rng):
             frames.append(pd.DataFrame({"method": method, "train_seed": seed,
                                         "idx": np.arange(50), "label": np.arange(50) % 2,
                                         "predict": 0, "correct": correct,
-                                        "radius": rng.random(50), "sigma": 0.5}))
+                                        "radius": rng.random(50), "sigma": 0.5,
+                                        "time": 0.1 * (seed + 1),
+                                        "radius_time": 0.05 if method == "idrs" else np.nan}))
     records = pd.concat(frames, ignore_index=True)
     runs = _runs(records, [0.5])
     table = comparison_table(records, runs, [("idrs", "classical"), ("idrs", "increased")],
                              ["accuracy", "classwise_std_corrected", "certified_0.5"], [0.5])
     assert "p_holm" not in table
-    assert table.baseline.tolist().count("classical") == 3 + 2  # 3 metrics + 2 McNemar
+    # 3 metrics, the exact count of lost correct images, the time ratio, 2 McNemar
+    assert table.baseline.tolist().count("classical") == 3 + 2 + 2
+    exact = table[table.baseline.eq("classical")].set_index("metric")
+    a, b = (records[records.method == m].sort_values(["train_seed", "idx"]) for m in
+            ("idrs", "classical"))
+    assert exact.loc["lost_correct", "mean"] == (b.correct.to_numpy() & ~a.correct.to_numpy()).sum()
+    # seed s: (0.1 (s + 1) + 0.05) / (0.1 (s + 1)), from 1.5 (seed 0) to 1.1667 (seed 2)
+    assert exact.loc["time_ratio", ["ci_low", "ci_high"]].tolist() == pytest.approx([7 / 6, 1.5])
     mcnemar = table[table.test.str.startswith("McNemar")]
     assert mcnemar.metric.tolist() == ["accuracy (per image)", "certified_0.5 (per image)"] * 2
     assert (mcnemar.n_images == 150).all() and mcnemar.test.str.contains("descriptive").all()

@@ -134,6 +134,20 @@ def test_a_new_k_reruns_knn_and_input_dependent_certification_not_training(finis
     assert "train" not in jobs
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("key,value", [("training.toy.epochs", 4), ("training.toy.lr", 0.1),
+                                       ("training.toy.lr_step", 2),
+                                       ("training.toy.precision", "bf16"),
+                                       ("datasets.sectors.n_train", 400)])
+def test_a_changed_recipe_or_dataset_option_retrains_every_model_of_it(finished, key, value):
+    """Every recipe field and dataset option is in the model id: a change retrains (one
+    model shared by both methods, two seeds) and recertifies, while restating a
+    default (momentum 0.9) plans nothing."""
+    jobs = planned_jobs(finished, variant(**{key: value}))
+    assert jobs["train"] == 2 and jobs["certify"] == 2 * 2 * 2, jobs
+    assert planned_jobs(finished, variant(**{"training.toy.momentum": 0.9})) == {}
+
+
 @pytest.mark.parametrize("key,value,message", [
     ("experiments.toy.dataset", "cifar100", "dataset 'cifar100' is not defined"),
     ("certification.n0", 500, "n0 == 500 exceeds n == 200"),
