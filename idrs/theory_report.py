@@ -49,23 +49,35 @@ def table1_markdown(df: pd.DataFrame) -> str:
     return header + wide.rename_axis("dataset").to_markdown() + "\n"
 
 
-def figure3_figure(p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
-    """Theoretical (Theorem 2.4, Corollary 2.5) and practical thresholds against N, one
-    panel per p_A; the legend sits below the panels, clear of the curves."""
+def figure3_table(p_as=(0.9, 0.999), max_dim=3 * 256 * 256) -> pd.DataFrame:
+    """Figure 3's curves: per p_A and input dimension N, the theoretical threshold
+    (Theorem 2.4), Corollary 2.5's, the practical one (xi_>(0) = 1/2) and ``gap``, the
+    practical minus the theoretical (how tight Theorem 2.4 is)."""
+    dims = np.unique(np.geomspace(1, max_dim, 400).round().astype(int))
+    return pd.concat([pd.DataFrame({
+        "p_a": p_a, "dim": dims, "theoretical": table1_threshold(p_a, dims),
+        "corollary": corollary_threshold(p_a, dims), "practical": practical_threshold(p_a, dims)})
+        for p_a in p_as], ignore_index=True).assign(gap=lambda t: t.practical - t.theoretical)
+
+
+def figure3_figure(table=None):
+    """:func:`figure3_table`'s thresholds against N, one panel per p_A; the legend sits
+    below the panels, clear of the curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dims = np.unique(np.geomspace(1, max_dim, 400).round().astype(int))
-    fig, axes = plt.subplots(1, len(p_as), figsize=(5 * len(p_as), 3.8), sharey=True)
-    for ax, p_a in zip(np.atleast_1d(axes), p_as):
-        ax.plot(dims, practical_threshold(p_a, dims), label=r"practical: $\xi_>(0)=1/2$")
-        ax.plot(dims, table1_threshold(p_a, dims), label="theoretical (Theorem 2.4)")
-        ax.plot(dims, corollary_threshold(p_a, dims), ls="--", label="Corollary 2.5")
+    table = figure3_table() if table is None else table
+    groups = list(table.groupby("p_a"))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.8), sharey=True)
+    for ax, (p_a, curve) in zip(np.atleast_1d(axes), groups):
+        ax.plot(curve.dim, curve.practical, label=r"practical: $\xi_>(0)=1/2$")
+        ax.plot(curve.dim, curve.theoretical, label="theoretical (Theorem 2.4)")
+        ax.plot(curve.dim, curve.corollary, ls="--", label="Corollary 2.5")
         for name, (dim, _) in PAPER_TABLE1.items():
             ax.axvline(dim, color="grey", lw=0.6, ls=":")
             ax.text(dim, 0.02, name, rotation=90, va="bottom", ha="right", fontsize=7)
-        ax.set(xscale="log", xlabel="input dimension N", title=f"$p_A$ = {p_a}",
+        ax.set(xscale="log", xlabel="input dimension N", title=f"$p_A$ = {p_a:g}",
                ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel(r"threshold on $\sigma_1/\sigma_0$")
@@ -75,10 +87,10 @@ def figure3_figure(p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
     return fig
 
 
-def figure3(path_stem: Path, p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
+def figure3(path_stem: Path, table=None):
     """Write :func:`figure3_figure` as PNG and PDF; return the paths."""
     import matplotlib.pyplot as plt
-    fig = figure3_figure(p_as, max_dim)
+    fig = figure3_figure(table)
     paths = [path_stem.with_suffix(s) for s in (".png", ".pdf")]
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     for p in paths:
@@ -88,11 +100,15 @@ def figure3(path_stem: Path, p_as=(0.9, 0.999), max_dim=3 * 256 * 256):
     return paths
 
 
-def write_theory_outputs(outdir) -> list[Path]:
-    """Write ``table1.csv``, ``table1.md``, ``figure3.png`` and ``figure3.pdf``."""
+def write_theory_outputs(outdir, p_as=(0.9, 0.999), max_dim=3 * 256 * 256) -> list[Path]:
+    """Write ``table1.csv``, ``table1.md``, ``figure3.csv`` (the curves) and
+    ``figure3.png`` / ``figure3.pdf``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     df = table1()
     df.to_csv(outdir / "table1.csv", index=False)
     (outdir / "table1.md").write_text(table1_markdown(df))
-    return [outdir / "table1.csv", outdir / "table1.md", *figure3(outdir / "figure3")]
+    curves = figure3_table(p_as, max_dim)
+    curves.to_csv(outdir / "figure3.csv", index=False)
+    return [outdir / "table1.csv", outdir / "table1.md", outdir / "figure3.csv",
+            *figure3(outdir / "figure3", curves)]

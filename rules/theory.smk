@@ -9,6 +9,7 @@ rule theory:
         figure_png=report(RESULTS / "theory" / "figure3.png", caption="../report/figure3.rst",
                           category="theory"),
         figure_pdf=RESULTS / "theory" / "figure3.pdf",
+        figure_csv=RESULTS / "theory" / "figure3.csv",
     params:
         figure3_p_a=config["theory"]["figure3_p_a"],
         figure3_max_dim=config["theory"]["figure3_max_dim"],

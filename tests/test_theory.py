@@ -44,8 +44,10 @@ def test_practical_threshold_is_where_xi_at_zero_is_one_half(p_a):
 
 def test_theory_outputs_are_written(tmp_path):
     paths = write_theory_outputs(tmp_path / "theory")
-    assert sorted(p.name for p in paths) == ["figure3.pdf", "figure3.png", "table1.csv",
-                                             "table1.md"]
+    assert sorted(p.name for p in paths) == ["figure3.csv", "figure3.pdf", "figure3.png",
+                                             "table1.csv", "table1.md"]
+    curves = pd.read_csv(tmp_path / "theory" / "figure3.csv")
+    assert (curves.gap > 0).all() and set(curves.p_a) == {0.9, 0.999}
     assert pd.read_csv(tmp_path / "theory" / "table1.csv").matches_paper.sum() == 11
     assert "0.962 (paper 0.961" in (tmp_path / "theory" / "table1.md").read_text()
     assert (tmp_path / "theory" / "figure3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

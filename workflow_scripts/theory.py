@@ -2,13 +2,9 @@
 import logging
 from pathlib import Path
 
-from idrs.theory_report import figure3, table1, table1_markdown
+from idrs.theory_report import write_theory_outputs
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 out, params = snakemake.output, snakemake.params  # noqa: F821
-
-df = table1()
-df.to_csv(out.table_csv, index=False)
-Path(out.table_md).write_text(table1_markdown(df))
-figure3(Path(out.figure_png).with_suffix(""), p_as=params.figure3_p_a,
-        max_dim=params.figure3_max_dim)
+write_theory_outputs(Path(out.table_csv).parent, p_as=params.figure3_p_a,
+                     max_dim=params.figure3_max_dim)
