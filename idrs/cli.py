@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import difflib
 import logging
 import sys
@@ -159,17 +160,41 @@ def _add_device(p):
                    help="CPU threads of torch (default: torch's choice)")
 
 
+def _checked(kind, name, ok, allowed):
+    """An argparse type: ``kind(text)`` that must satisfy ``ok``, else an error naming
+    the option and its range (raised while parsing, before any model or data loads)."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"{name} == {text!r}, must be {allowed}")
+        return value
+    return convert
+
+
+def _positive_int(name):
+    return _checked(int, name, lambda v: v >= 1, "an integer >= 1")
+
+
 def _add_sampling(p, sigma_help="the constant noise level sigma"):
     p.add_argument("--model", required=True, help="model.pth written by `idrs train`")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p.add_argument("--sigma", type=float, required=True, help=sigma_help)
-    p.add_argument("--n", type=int, default=100_000, help="Monte Carlo samples (default: 100000)")
-    p.add_argument("--alpha", type=float, default=0.001, help="failure probability (default: 0.001)")
-    p.add_argument("--start", type=int, default=0, help="first test index (default: 0)")
+    p.add_argument("--sigma", required=True, help=sigma_help,
+                   type=_checked(float, "sigma", lambda v: 0 < v < math.inf,
+                                 "a finite number > 0"))
+    p.add_argument("--n", type=_positive_int("n"), default=100_000,
+                   help="Monte Carlo samples (default: 100000)")
+    p.add_argument("--alpha", type=_checked(float, "alpha", lambda v: 0 < v < 1, "in (0, 1)"),
+                   default=0.001, help="failure probability (default: 0.001)")
+    p.add_argument("--start", type=_checked(int, "start", lambda v: v >= 0, "an integer >= 0"),
+                   default=0, help="first test index (default: 0)")
     p.add_argument("--stop", type=int, default=None, help="end of the test indices (default: all)")
-    p.add_argument("--skip", type=int, default=1, help="every skip-th index (default: 1)")
+    p.add_argument("--skip", type=_positive_int("skip"), default=1,
+                   help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--batch", type=_positive_int("batch"), default=None,
                    help="samples per forward pass (default: 1000 on the CPU, 2048 on CUDA)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the base classifier (default: on CUDA only)")
@@ -293,7 +318,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("certify", help="CERTIFY one shard of test indices (Parquet records)")
     _add_dataset(p)
     _add_sampling(p, "constant sigma, or sigma_b of Equation 1 when --rate > 0")
-    p.add_argument("--n0", type=int, default=100, help="selection samples (default: 100)")
+    p.add_argument("--n0", type=_positive_int("n0"), default=100,
+                   help="selection samples (default: 100)")
     p.add_argument("--rate", type=float, default=0.0,
                    help="rate r of sigma(x); 0: constant sigma, Cohen's radius (default: 0)")
     p.add_argument("--distances", default=None, help="test points' kNN distances (rate > 0)")

@@ -23,7 +23,7 @@ def test_radius_command_prints_the_library_value():
 def test_theory_command_writes_its_files(tmp_path):
     done = idrs("theory", "--outdir", str(tmp_path))
     assert done.returncode == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"table1.csv", "table1.md",
+    assert {p.name for p in tmp_path.iterdir()} == {"table1.csv", "table1.md", "figure3.csv",
                                                     "figure3.png", "figure3.pdf"}
 
 
@@ -49,6 +49,13 @@ def test_first_hour_mistakes_are_clear_errors(tmp_path):
             "--out", str(tmp_path / "o.parquet"), "--sigma", "0.25"]
     done = idrs(*base, "--start", "10", "--stop", "5")
     assert done.returncode == 2 and "stop must exceed start" in done.stderr
+    for value in ("-1", "0", "nan", "inf"):  # refused while parsing: no model is opened
+        done = idrs(*base[:-1], value)
+        assert done.returncode == 2 and f"sigma == '{value}', must be a finite number > 0" \
+            in done.stderr and "none.pth" not in done.stderr
+    for option, value in (("--n", "0"), ("--alpha", "1"), ("--batch", "-5"), ("--skip", "0")):
+        done = idrs(*base, option, value)
+        assert done.returncode == 2 and f"{option[2:]} == '{value}', must be" in done.stderr
     done = idrs(*base, "--n0", "1000", "--n", "100")
     assert done.returncode == 2 and "need 1 <= n0 <= n" in done.stderr
     assert not (tmp_path / "o.parquet").exists()
