@@ -34,11 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from certify_throughput import CohenSmooth  # noqa: E402  (the baseline, one definition)
 
-from idrs.data import ArrayDataset  # noqa: E402
+from idrs.data import MNIST_MEAN, MNIST_STD, ArrayDataset  # noqa: E402
 from idrs.jobs import engine_settings  # noqa: E402
 from idrs.knn import knn_mean_distance  # noqa: E402
 from idrs.models import build_model, inference_model  # noqa: E402
-from idrs.smoothing import certify, default_batch_size  # noqa: E402
+from idrs.smoothing import BATCH_SIZE, certify, default_batch_size  # noqa: E402
 from idrs.train import train  # noqa: E402
 from idrs.train_config import TrainConfig  # noqa: E402
 
@@ -159,7 +159,7 @@ def mnist_rows(table, device, args):
                   f"{mode}, batch {b})", fast, {"amp": amp}))
     if device.type == "cuda":
         # a tiny CNN is launch-bound at small batches: the old default, and a larger one
-        for batch in (2048, 65_536):
+        for batch in (BATCH_SIZE["cuda"], 65_536):
             paths.append((f"idrs MNIST CNN, default path at batch {batch}", fast,
                           {"amp": amp, "batch_size": batch}))
     for i, (label, net, kw) in enumerate(paths):
@@ -268,10 +268,10 @@ def accuracy_rows(table, device, args):
     data = np.load(args.mnist_npz)
     scale = lambda x: (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)  # noqa: E731
     ds = ArrayDataset("mnist_npz", scale(data["x_train"]), data["y_train"],
-                      scale(data["x_test"]), data["y_test"], 10, (0.1307,), (0.3081,), None)
+                      scale(data["x_test"]), data["y_test"], 10, MNIST_MEAN, MNIST_STD, None)
     m = args.train_images  # the smoke run's few images
     ds = dataclasses.replace(ds, x_train=ds.x_train[:m], y_train=ds.y_train[:m])
-    for precision in ("fp32", "bf16")[:2 if device.type == "cuda" else 1]:
+    for precision in ("fp32", "bf16") if device.type == "cuda" else ("fp32",):
         last = []
         for seed in range(4):
             config = TrainConfig(arch="cnn", epochs=args.accuracy_epochs, batch_size=100,

@@ -16,6 +16,7 @@ from .data import fingerprint, load_dataset
 from .knn import knn_mean_distance, load_distances, save_distances
 from .records import RECORD_COLUMNS, write_table
 from .sigma import calibrate_sigma_b, log_sigma_slack, sigma_from_distance
+from .train_config import COMPILE_MODES
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,6 @@ def _shard(model_path, spec, start, stop, skip, device):
                          f"{ds.name!r}.")
     return ds, model, meta, idx, torch.as_tensor(np.asarray(ds.x_test[idx]), device=device)
 
-
-#: torch.compile modes by name; "max-autotune" skips CUDA graphs, which gained nothing.
-COMPILE_MODES = {"none": None, "default": "default",
-                 "max-autotune": "max-autotune-no-cudagraphs"}
 
 
 def engine_settings(model, device, amp=None, compile=None):

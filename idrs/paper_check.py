@@ -42,6 +42,7 @@ Table 1 (theory) comes from ``theory/table1.csv``, which carries the printed val
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,6 +51,7 @@ import pandas as pd
 from scipy import stats
 
 from .comparison import holm, interval, one_sided_p, satterthwaite_df
+from .theory_report import PAPER_TABLE1
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
            "claim_summary", "measurement_verdicts",
@@ -285,7 +287,9 @@ def _claim_p_values(result, expected: str, margin: float) -> tuple:
             min(1.0, 2 * min(p(margin, "greater"), p(-margin, "less"))))
 
 
-def _region(expected: str, margin: float) -> str:
+def _region(expected: str, margin: float, metric: str = "") -> str:
+    if metric.startswith("sd:"):
+        return {"greater": "SD ratio > 1", "less": "SD ratio < 1"}[expected]
     return {"greater": "> 0", "less": "< 0", "not greater": f"< {margin:g}",
             "not less": f"> {-margin:g}", "similar": f"within ±{margin:g}", "zero": "= 0",
             "at most": f"<= {margin:g} everywhere"}[expected]
@@ -297,7 +301,7 @@ def _exact_verdict(row) -> tuple:
         if row.difference == 0:
             return "supported", "exactly 0 in these runs"
         return "contradicted", f"{row.difference:.0f} in these runs, not 0"
-    bound = float(row.region.split()[1])
+    bound = row.margin
     if row.ci90_high <= bound:
         return "supported", f"every value <= {bound:g} (largest {row.ci90_high:.4g})"
     if row.ci90_low > bound:
@@ -325,16 +329,22 @@ def spread_result(a, b) -> dict:
             "p_less": float(stats.f.cdf(f, d1, d2))}
 
 
-def _group(runs: dict, experiment: str, label: str) -> pd.DataFrame:
-    """Runs of a group: a method label of ``experiment``, a glob over its labels
-    (``noise seed *``), or ``other_experiment/label``."""
-    from fnmatch import fnmatchcase
-    if "/" in label:
-        experiment, label = label.split("/", 1)
+def group_address(experiment: str, group: str) -> tuple:
+    """(experiment, label pattern) of a spread claim's group: a method label of
+    ``experiment``, a glob over its labels (``noise seed *``), or ``other/label``."""
+    return tuple(group.split("/", 1)) if "/" in group else (experiment, group)
+
+
+def in_group(label, pattern: str) -> bool:
+    return fnmatchcase(str(label), pattern)
+
+
+def _group(runs: dict, experiment: str, group: str) -> pd.DataFrame:
+    experiment, pattern = group_address(experiment, group)
     table = runs.get(experiment)
     if table is None:
         return pd.DataFrame()
-    return table[table.method.map(lambda m: fnmatchcase(str(m), label))]
+    return table[table.method.map(lambda m: in_group(m, pattern))]
 
 
 def _spread_claim(claim, runs: dict) -> dict:
@@ -345,8 +355,7 @@ def _spread_claim(claim, runs: dict) -> dict:
     result = spread_result(a[metric].dropna(), b[metric].dropna())
     if "why_not" in result:
         return {**result, "p_support": np.nan, "p_contradict": np.nan}
-    p_for = {"greater": "p_greater", "less": "p_less"}[claim.expected]
-    p_against = {"greater": "p_less", "less": "p_greater"}[claim.expected]
+    p_for, p_against = ("p_greater", "p_less")[::1 if claim.expected == "greater" else -1]
     return {**result, "p_support": result[p_for], "p_contradict": result[p_against],
             "why_not": ""}
 
@@ -365,9 +374,9 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str,
         row = {"claim": claim.claim, "source": claim.source, "quote": claim.quote,
                "owner": claim.owner, "experiment": claim.experiment,
                "method": claim.method, "baseline": claim.baseline, "metric": claim.metric,
-               "expected": claim.expected, "region": _region(claim.expected, margin)}
+               "expected": claim.expected, "margin": margin,
+               "region": _region(claim.expected, margin, claim.metric)}
         if claim.metric.startswith("sd:"):
-            row["region"] = {"greater": "SD ratio > 1", "less": "SD ratio < 1"}[claim.expected]
             rows.append({**row, **_spread_claim(claim, runs or {})})
             continue
         table = comparisons.get(claim.experiment)
@@ -385,7 +394,7 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str,
         if claim.expected in EXACT:
             rows.append({**row, "difference": found["mean"], "ci90_low": found["ci_low"],
                          "ci90_high": found["ci_high"], "test": found.test,
-                         "n_seeds": found.n_seeds, "exact": True})
+                         "n_seeds": found.n_seeds})
             continue
         p_support, p_contradict = _claim_p_values(found, claim.expected, margin)
         low, high = interval(found, 1 - 2 * ALPHA)
@@ -398,8 +407,8 @@ def claim_verdicts(claims: pd.DataFrame, comparisons: dict, config: str,
                "ci90_low", "ci90_high", "p_support_holm", "p_contradict_holm", "reason", "test",
                "n_seeds", "experiment", "method", "baseline", "metric", "quote"]
     table = pd.DataFrame(rows).reindex(
-        columns=columns + ["p_support", "p_contradict", "why_not", "exact"])
-    exact = table.exact.eq(True) & table.verdict.ne("not run")
+        columns=columns + ["p_support", "p_contradict", "why_not", "margin"])
+    exact = table.expected.isin(EXACT) & table.verdict.ne("not run")
     ran = table.verdict.ne("not run") & ~exact
     # one family: every claim's "supported" and "contradicted" p-values together, so the
     # chance of any wrong verdict (either kind) is at most ALPHA
@@ -464,7 +473,7 @@ def read_results(results_dir, experiments=None):
 
 
 #: Theorem 2.4's tightness is judged from MNIST's input dimension up (Figure 3, Table 1).
-TIGHTNESS_FROM_DIM = 784
+TIGHTNESS_FROM_DIM = PAPER_TABLE1["MNIST"][0]
 
 
 def theory_rows(curves: pd.DataFrame) -> pd.DataFrame:

@@ -54,16 +54,18 @@ BATCH_ELEMENTS = 1 << 27
 #: Small inputs (MNIST's 784 pixels) leave a CUDA device launch-bound at 2048 samples:
 #: 16,384 halved the MNIST CNN's time per image on an H200 (0.029 to 0.015 s,
 #: benchmarks/results/gpu_check_h200_2026-11-28.md).
-SMALL_INPUT, SMALL_INPUT_BATCH_SIZE = 1024, {"cuda": 16_384}
+SMALL_INPUT, SMALL_INPUT_CUDA_BATCH = 1024, 16_384
 
 
 def default_batch_size(device, dim=1) -> int:
     """Samples per forward pass when none is given: :data:`BATCH_SIZE` by device type
-    (:data:`SMALL_INPUT_BATCH_SIZE` for inputs of at most :data:`SMALL_INPUT` elements),
-    capped at :data:`BATCH_ELEMENTS` elements of inputs of ``dim`` elements each."""
+    (on CUDA :data:`SMALL_INPUT_CUDA_BATCH` for inputs of at most :data:`SMALL_INPUT`
+    elements), capped at :data:`BATCH_ELEMENTS` elements of inputs of ``dim`` elements
+    each."""
     kind = torch.device(device).type
-    table = SMALL_INPUT_BATCH_SIZE if 0 < int(dim) <= SMALL_INPUT else BATCH_SIZE
-    size = table.get(kind, BATCH_SIZE.get(kind, BATCH_SIZE["cpu"]))
+    size = BATCH_SIZE.get(kind, BATCH_SIZE["cpu"])
+    if kind == "cuda" and int(dim) <= SMALL_INPUT:
+        size = SMALL_INPUT_CUDA_BATCH
     return max(1, min(size, BATCH_ELEMENTS // max(1, int(dim))))
 
 

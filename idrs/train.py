@@ -33,7 +33,7 @@ from torch import nn
 
 from .models import build_model
 from .progress import Progress
-from .train_config import TrainConfig
+from .train_config import COMPILE_MODES, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,11 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
 
 @contextlib.contextmanager
 def _deterministic_kernels(enabled):
-    """Deterministic kernels inside the block only (the flag is process-wide)."""
-    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    """Deterministic kernels inside the block only (the flags are process-wide, so they
+    are restored afterwards). cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` when it starts:
+    a process that ran CUDA matrix products before needs it set from the outset."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement
         torch.use_deterministic_algorithms(True)
@@ -123,6 +126,8 @@ def _deterministic_kernels(enabled):
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.benchmark = before[1]
+        if before[2] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def _train(dataset, outdir, config, train_distances, device, progress):
@@ -150,9 +155,8 @@ def _train(dataset, outdir, config, train_distances, device, progress):
     layout = (torch.channels_last if precision == "bf16" and x_train.dim() == 4
               else torch.contiguous_format)
     model = model.to(memory_format=layout)
-    step_model = model if config.compile == "none" else torch.compile(
-        model, mode={"default": "default",
-                     "max-autotune": "max-autotune-no-cudagraphs"}[config.compile])
+    mode = COMPILE_MODES[config.compile]
+    step_model = model if mode is None else torch.compile(model, mode=mode)
     autocast = lambda: torch.autocast(device.type, torch.bfloat16,  # noqa: E731
                                       enabled=precision == "bf16")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -204,7 +208,7 @@ def _train(dataset, outdir, config, train_distances, device, progress):
             x = (x + noise * sigma_t[idx].reshape(shape)).contiguous(memory_format=layout)
             with autocast():
                 logits = step_model(x)
-                loss = loss_fn(logits.float(), y_train[idx])
+                loss = loss_fn(logits, y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ._validation import check_option
+
 
 def _option(default, help_text):
     return dataclasses.field(default=default, metadata={"help": help_text})
@@ -18,7 +20,10 @@ REQUIRED_ON_THE_COMMAND_LINE = {
 
 
 PRECISIONS = ("fp32", "bf16")
-TRAIN_COMPILE_MODES = ("none", "default", "max-autotune")
+#: ``torch.compile`` modes by name, for certification and training alike (max-autotune
+#: without CUDA graphs: the graphs gained nothing, benchmarks/gpu_check.sh).
+COMPILE_MODES = {"none": None, "default": "default",
+                 "max-autotune": "max-autotune-no-cudagraphs"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +48,8 @@ class TrainConfig:
                            "or max-autotune")
 
     def __post_init__(self):
-        for name, allowed in (("precision", PRECISIONS), ("compile", TRAIN_COMPILE_MODES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} == {getattr(self, name)!r}, must be one of "
-                                 f"{', '.join(allowed)}.")
+        check_option(self.precision, "precision", PRECISIONS)
+        check_option(self.compile, "compile", tuple(COMPILE_MODES))
         for name in ("epochs", "batch_size", "lr_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} == {getattr(self, name)}, must be >= 1.")

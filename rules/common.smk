@@ -1,5 +1,7 @@
 # Config validation, the registry of models, evaluations and runs derived from the
 # experiments, and the input functions shared by every stage.
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -8,7 +10,7 @@ from snakemake.utils import validate
 
 from idrs.baselines import check_baseline_file as _check_baseline_file
 from idrs.data import test_size as _test_size
-from idrs.paper_check import load_claims
+from idrs.paper_check import group_address, in_group, load_claims
 from idrs.results_dir import results_dir as _results_dir
 
 def _short(error):
@@ -73,20 +75,11 @@ def model_file(model, seed):
     return RESULTS / "models" / model / f"seed{seed}" / "model.pth"
 
 
-#: Training options a method sets itself; the rest of TrainConfig is the recipe's.
-_PER_MODEL = {"arch", "sigma_train", "train_rate", "train_m", "seed"}
-
-
 def _recipe_digest(dataset, recipe):
-    """Eight hex digits of the resolved recipe (every TrainConfig field, defaults filled
-    in) and the dataset's options: a change to either is a new model id, so Snakemake
-    retrains, while restating a default changes nothing."""
-    import dataclasses, hashlib, json
-    from idrs.train_config import TrainConfig
-    resolved = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                if f.name not in _PER_MODEL}
-    resolved.update(config["training"][recipe])
-    content = {"recipe": resolved, "dataset": config["datasets"][dataset]}
+    """Eight hex digits of the recipe (the schema has filled in every default) and the
+    dataset's options: a change to either is a new model id, so Snakemake retrains,
+    while restating a default changes nothing."""
+    content = {"recipe": config["training"][recipe], "dataset": config["datasets"][dataset]}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -232,15 +225,14 @@ def _check_claims(config, experiments):
     """A registered claim of this config's paper registry whose experiment and labels the
     config declares must name a comparison it makes (else its verdict could never be
     decided); claims of experiments it does not declare are reported as not run."""
-    from fnmatch import fnmatchcase
     claims = load_claims()
     for claim in claims[claims.config == config["paper_registry"]].itertuples():
         exp = experiments.get(claim.experiment)
         labels = {r["label"] for r in exp["runs"]} if exp else set()
         if claim.metric.startswith("sd:"):  # two groups of runs, not a comparison
             for group in (claim.method, claim.baseline):
-                name, label = group.split("/", 1) if "/" in group else (claim.experiment, group)
-                if name in experiments and not any(fnmatchcase(r["label"], label)
+                name, label = group_address(claim.experiment, group)
+                if name in experiments and not any(in_group(r["label"], label)
                                                    for r in experiments[name]["runs"]):
                     _fail(f"experiments.{name}", f"the registered claim {claim.claim!r} "
                           f"names the runs {label!r}, which match no method label there")

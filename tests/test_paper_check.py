@@ -32,16 +32,15 @@ def labels(config):
 
 @pytest.mark.parametrize("registry", [load_registry(), load_claims()], ids=["cells", "claims"])
 def test_every_registered_entry_maps_to_a_configured_method(registry):
-    from fnmatch import fnmatchcase
+    from idrs.paper_check import group_address, in_group
     missing = []
     for row in registry.itertuples(index=False):
         known = labels(row.config)
         methods = [row.method] + ([row.baseline] if hasattr(row, "baseline") else [])
+        known["theory"] = {"Theorem 2.4", "practical threshold"}  # the theory job
         for method in methods:  # a label, a glob over labels, or experiment/label
-            experiment, label = (method.split("/", 1) if "/" in method
-                                 else (row.experiment, method))
-            known["theory"] = {"Theorem 2.4", "practical threshold"}  # the theory job
-            if not any(fnmatchcase(k, label) for k in known.get(experiment, ())):
+            experiment, label = group_address(row.experiment, method)
+            if not any(in_group(k, label) for k in known.get(experiment, ())):
                 missing.append((row.config, experiment, label))
     assert not missing, missing
 
