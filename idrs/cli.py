@@ -195,7 +195,7 @@ def _add_sampling(p, sigma_help="the constant noise level sigma"):
                    help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--batch", type=_positive_int("batch"), default=None,
-                   help="samples per forward pass (default: 1000 on the CPU; on CUDA 2048, or "
+                   help="samples per forward pass (default: 1000 on the CPU; on CUDA 4096, or "
                         "16384 for inputs of at most 1024 elements)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the base classifier (default: on CUDA only)")

@@ -47,8 +47,10 @@ def noise_seed(seed: int, index: int, stage: int) -> int:
     return int((int(state[0]) << 32 | int(state[1])) & ((1 << 63) - 1))
 
 
-#: Default samples per forward pass: CUDA takes larger batches (``benchmarks/gpu_check.sh``).
-BATCH_SIZE = {"cpu": 1000, "cuda": 2048}
+#: Default samples per forward pass: CUDA takes larger batches (``benchmarks/gpu_check.sh``;
+#: compiled ResNet-110 on an H200: 0.436 s per CIFAR10 image at 4096 against 0.487 at 2048,
+#: benchmarks/results/gpu_check_h200_2026-11-28_profile.md).
+BATCH_SIZE = {"cpu": 1000, "cuda": 4096}
 #: ... but no default batch holds more than this many input elements (512 MB of float32).
 BATCH_ELEMENTS = 1 << 27
 #: Small inputs (MNIST's 784 pixels) leave a CUDA device launch-bound at 2048 samples:
