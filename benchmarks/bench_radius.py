@@ -20,9 +20,9 @@ import numpy as np
 import scipy
 from scipy.stats import ncx2
 
-from idrs.radius import CLAMP_CONSTANTS, idrs_radius
-from idrs.sigma import log_sigma_slack
-from idrs.smoothing import SIGMA_ROUNDING
+from idrs.certify.radius import CLAMP_CONSTANTS, idrs_radius
+from idrs.certify.sigma import log_sigma_slack
+from idrs.engine.smoothing import SIGMA_ROUNDING
 
 DIMS = (784, 3072, 150528)
 SIGMAS = (0.12, 0.25, 0.5)

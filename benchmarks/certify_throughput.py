@@ -1,4 +1,4 @@
-"""Noise samples per second of idrs.smoothing against Cohen et al.'s certify loop.
+"""Noise samples per second of idrs.engine.smoothing against Cohen et al.'s certify loop.
 
 The baseline is a faithful re-implementation of ``Smooth.certify`` from
 locuslab/smoothing (``core.py``): one input at a time, ``x.repeat`` per batch, noise,
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from idrs.models import build_model
-from idrs.smoothing import certify
-from idrs.stats import clopper_pearson_lower
+from idrs.certify.stats import clopper_pearson_lower
+from idrs.engine.models import build_model
+from idrs.engine.smoothing import certify
 
 
 class CohenSmooth:
@@ -77,7 +77,8 @@ def main(argv=None):
     torch.manual_seed(0)
     shape = (1, 28, 28) if args.model == "cnn" else (3, 32, 32)
     device = torch.device(args.device)
-    model = build_model(args.model, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0]).to(device).eval()
+    model = build_model(args.model, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
+    model = model.to(device).eval()
     x = torch.rand((args.inputs, *shape), device=device)
     n0, alpha, sigma = 100, 0.001, 0.25
     total = args.inputs * (n0 + args.n)
@@ -112,7 +113,7 @@ def main(argv=None):
     print(f"torch {torch.__version__}, device {name}, model {args.model}, {args.inputs} inputs "
           f"x {n0 + args.n} samples, batch {args.batch}, threads {torch.get_num_threads()}")
     print(f"Cohen et al. loop: {total / cohen_t:12.0f} samples/s ({cohen_t:.2f} s)")
-    print(f"idrs.smoothing:    {total / idrs_t:12.0f} samples/s ({idrs_t:.2f} s)")
+    print(f"idrs.engine.smoothing:    {total / idrs_t:12.0f} samples/s ({idrs_t:.2f} s)")
     print(f"speed-up idrs/Cohen = {cohen_t / idrs_t:.2f}x")
 
 

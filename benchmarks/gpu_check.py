@@ -34,13 +34,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from certify_throughput import CohenSmooth  # noqa: E402  (the baseline, one definition)
 
-from idrs.data import MNIST_MEAN, MNIST_STD, ArrayDataset  # noqa: E402
-from idrs.jobs import engine_settings  # noqa: E402
-from idrs.knn import knn_mean_distance  # noqa: E402
-from idrs.models import build_model, inference_model  # noqa: E402
-from idrs.smoothing import BATCH_SIZE, certify, default_batch_size  # noqa: E402
-from idrs.train import train  # noqa: E402
-from idrs.train_config import TrainConfig  # noqa: E402
+from idrs.engine.data import MNIST_MEAN, MNIST_STD, ArrayDataset  # noqa: E402
+from idrs.engine.knn import knn_mean_distance  # noqa: E402
+from idrs.engine.models import (  # noqa: E402
+    build_model,
+    engine_settings,  # noqa: E402
+    inference_model,
+)
+from idrs.engine.smoothing import BATCH_SIZE, certify, default_batch_size  # noqa: E402
+from idrs.engine.train import train  # noqa: E402
+from idrs.engine.train_config import TrainConfig  # noqa: E402
 
 N0, ALPHA, SIGMA = 100, 0.001, 0.25
 MNIST_NPZ = Path(__file__).resolve().parent / "data" / "mnist_subset.npz"
@@ -74,7 +77,7 @@ def timed(fn, device):
 
 
 def certify_rows(table, device, args):
-    """Seconds per image: Cohen's loop, then idrs.smoothing's paths."""
+    """Seconds per image: Cohen's loop, then idrs.engine.smoothing's paths."""
     shape, n = (3, 32, 32), args.n
     model = build_model(args.arch, shape, 10, (0.5,) * 3, (0.25,) * 3).to(device).eval()
     x = torch.rand((args.images, *shape), device=device)
@@ -132,14 +135,14 @@ def certify_rows(table, device, args):
 
 def profile_rows(table, device, args):
     """Where one image's certification time goes on the default path
-    (:func:`idrs.jobs.engine_settings`), for ResNet-110 on CIFAR10 and the MNIST CNN: the
-    whole of :func:`idrs.smoothing.sample_counts` against its noise alone (the same
+    (:func:`idrs.engine.models.engine_settings`), for ResNet-110 on CIFAR10 and the MNIST CNN: the
+    whole of :func:`idrs.engine.smoothing.sample_counts` against its noise alone (the same
     ``torch.randn`` calls) and its forward passes alone (the same batches, fixed input),
     then torch.profiler's kernels by device time."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    from idrs.smoothing import NOISE_ELEMENTS, sample_counts
+    from idrs.engine.smoothing import NOISE_ELEMENTS, sample_counts
     cuda = device.type == "cuda"
     for arch, shape in ((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28))):
         model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
@@ -183,8 +186,9 @@ def profile_rows(table, device, args):
 
 
 def mnist_rows(table, device, args):
-    """Seconds per MNIST image (the paper's MNIST CNN stand-in, idrs.models.SmallCNN):
-    Cohen's loop, idrs in fp32, and the device's default path (idrs.jobs.engine_settings)."""
+    """Seconds per MNIST image (the paper's MNIST CNN stand-in, idrs.engine.models.SmallCNN):
+    Cohen's loop, idrs in fp32, and the device's default path
+    (idrs.engine.models.engine_settings)."""
     model = build_model("cnn", (1, 28, 28), 10, (0.5,), (0.25,)).to(device).eval()
     x = torch.rand((args.images, 1, 28, 28), device=device)
     labels, idx = np.zeros(len(x), dtype=np.int64), np.arange(len(x))
@@ -218,7 +222,7 @@ def mnist_rows(table, device, args):
 
 
 def knn_rows(table, device, args):
-    """Full-size kNN: idrs.knn (float32 candidates + float64 proof) on the GPU and CPU,
+    """Full-size kNN: idrs.engine.knn (float32 candidates + float64 proof) on the GPU and CPU,
     FAISS's float32 search where installed, against one float32 GEMM."""
     rng = np.random.default_rng(0)
     q = rng.random((args.queries, 3072), dtype=np.float32)
@@ -228,12 +232,12 @@ def knn_rows(table, device, args):
     gemm = min(timed(lambda: tq @ tref.T, device) for _ in range(3))
     table.row(f"one float32 GEMM on {device.type}, {shape}", f"{gemm:.3f} s",
               f"matmul precision {torch.get_float32_matmul_precision()}")
-    del tq, tref
+    tq = tref = None  # free the GPU memory before the kNN rows
     for gpu in ([True, False] if device.type == "cuda" else [False]):
         where = "GPU" if gpu else "CPU"
         seconds = timed(lambda: knn_mean_distance(q, ref, args.k, use_gpu=gpu,
                                                   backend="torch"), device)
-        table.row(f"idrs.knn (torch candidates, float64 proof) on the {where}",
+        table.row(f"idrs.engine.knn (torch candidates, float64 proof) on the {where}",
                   f"{seconds:.3f} s", f"{seconds / gemm:.1f}x the {device.type} GEMM")
     try:
         import faiss
@@ -253,7 +257,7 @@ def knn_rows(table, device, args):
         table.row("FAISS IndexFlatL2 float32 on the GPU", f"{seconds:.3f} s",
                   f"{seconds / gemm:.1f}x the GEMM")
         seconds = timed(lambda: knn_mean_distance(q, ref, args.k, backend="faiss"), device)
-        table.row("idrs.knn (FAISS GPU candidates, float64 proof)", f"{seconds:.3f} s",
+        table.row("idrs.engine.knn (FAISS GPU candidates, float64 proof)", f"{seconds:.3f} s",
                   f"{seconds / gemm:.1f}x the GEMM")
     else:
         table.row("FAISS on the GPU", "skipped", "this FAISS build has no GPU support "
@@ -261,7 +265,7 @@ def knn_rows(table, device, args):
 
 
 def train_rows(table, device, args):
-    """Seconds per training epoch with idrs.train (Gaussian augmentation, crop/flip on
+    """Seconds per training epoch with idrs.engine.train (Gaussian augmentation, crop/flip on
     CIFAR) in fp32 (the default) and on CUDA in bf16 with channels_last, also compiled:
     two epochs on ``--train-images`` images, the second
     epoch's time (compilation and warm-up excluded) scaled to the real set size."""
@@ -350,14 +354,14 @@ def main(argv=None):
                         help="real MNIST digits (x_train, y_train, x_test, y_test; uint8 "
                              "pixels) for the fp32-vs-bf16 accuracy rows")
     parser.add_argument("--write-mnist-npz", action="store_true",
-                        help="write --mnist-npz from idrs.data.mnist_subset and exit")
+                        help="write --mnist-npz from idrs.engine.data.mnist_subset and exit")
     parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS),
                         help="what to measure")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes on any device: checks that the script runs")
     args = parser.parse_args(argv)
     if args.write_mnist_npz:
-        from idrs.data import mnist_subset
+        from idrs.engine.data import mnist_subset
         ds, pixels = mnist_subset(), lambda x: np.rint(x * 255).astype(np.uint8)  # noqa: E731
         Path(args.mnist_npz).parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.mnist_npz, x_train=pixels(ds.x_train), y_train=ds.y_train,

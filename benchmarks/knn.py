@@ -1,5 +1,5 @@
-"""The kNN mean distance of idrs.knn against one BLAS GEMM of the same shape (the
-floor of any exact L2 search), FAISS's float32 search alone (what idrs.knn did before
+"""The kNN mean distance of idrs.engine.knn against one BLAS GEMM of the same shape (the
+floor of any exact L2 search), FAISS's float32 search alone (what idrs.engine.knn did before
 it recomputed distances in float64), and torch.cdist + topk (the public IDRS code's
 approach); then the accuracy of each against an exact float64 reference.
 
@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from idrs.knn import distance_error_bound, knn_mean_distance
+from idrs.certify.rounding import distance_error_bound
+from idrs.engine.knn import knn_mean_distance
 
 
 def best_of(fn, repeats):
@@ -51,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="  %(name)s: %(message)s")
     if args.dataset:
-        from idrs.data import load_dataset
+        from idrs.engine.data import load_dataset
         ds = load_dataset(args.dataset)
         q, ref = (np.ascontiguousarray(a.reshape(len(a), -1)) for a in (ds.x_test, ds.x_train))
         q = q[:args.queries]
@@ -83,14 +84,14 @@ def main(argv=None):
     faiss_t = best_of(faiss_float32, args.repeats)
     cdist_t = best_of(cdist_topk, args.repeats)
     print(f"one GEMM (torch):        {gemm_t:7.3f} s")
-    print(f"idrs.knn (float64):      {ours_t:7.3f} s  = {ours_t / gemm_t:.2f}x the GEMM")
+    print(f"idrs.engine.knn (float64):      {ours_t:7.3f} s  = {ours_t / gemm_t:.2f}x the GEMM")
     print(f"FAISS float32 alone:     {faiss_t:7.3f} s  = {faiss_t / gemm_t:.2f}x the GEMM")
     print(f"cdist + topk:            {cdist_t:7.3f} s  = {cdist_t / gemm_t:.2f}x the GEMM")
     n = min(args.check, len(q))
     truth = exact(q[:n], ref, args.k)
     print(f"max error on {n} queries against float64 differences: FAISS float32 "
           f"{np.abs(faiss_float32()[:n] - truth).max():.2e}, cdist float32 "
-          f"{np.abs(cdist_topk()[:n] - truth).max():.2e}, idrs.knn "
+          f"{np.abs(cdist_topk()[:n] - truth).max():.2e}, idrs.engine.knn "
           f"{np.abs(ours[:n] - truth).max():.2e} (its bound epsilon: max "
           f"{distance_error_bound(ours, q.shape[1], args.k).max():.2e})")
 

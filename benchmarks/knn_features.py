@@ -1,5 +1,5 @@
 """Memory and time of sigma(x)'s kNN choices at ImageNet scale, measured on a scaled-down
-run and extrapolated (idrs.features).
+run and extrapolated (idrs.engine.features).
 
 Each choice is timed on ``--reference`` x ``--queries`` ImageNet-shaped images
 (3 x 224 x 224, uniform random: cost does not depend on the pixels); the kNN cost is
@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from idrs.features import FeatureMap
-from idrs.knn import knn_mean_distance
+from idrs.engine.features import FeatureMap
+from idrs.engine.knn import knn_mean_distance
 
 SHAPE = (3, 224, 224)
 TRAIN, VAL = 1_281_167, 50_000

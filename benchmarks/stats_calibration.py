@@ -1,6 +1,6 @@
 """False-positive rate and power of every test the suite reports, by simulation.
 
-Design: training seeds × test images (idrs.design_simulation): shared image difficulty,
+Design: training seeds × test images (idrs.results.design_simulation): shared image difficulty,
 each trained network with its own quality (logit SD tau), optionally a method × image
 interaction; the effect is +0.3 on the logit (about +0.03 accuracy) for the power
 columns. Tests:
@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from idrs.comparison import compare_methods, mcnemar_pooled
-from idrs.design_simulation import simulate_pair
+from idrs.results.comparison import compare_methods, mcnemar_pooled
+from idrs.results.design_simulation import simulate_pair
 
 TESTS = ["crossed t", "paired t", "sign-flip", "McNemar", "published"]
 
@@ -71,7 +71,8 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     header = (f"# Calibration of the comparison tests ({args.replicates} replicates per "
               f"cell, nominal 0.05 two-sided)\n\n"
-              f"Run {datetime.date.today()} on {platform.node()} ({platform.processor() or platform.machine()}), "
+              f"Run {datetime.date.today()} on {platform.node()} "
+              f"({platform.processor() or platform.machine()}), "
               f"Python {platform.python_version()}, numpy {np.__version__}, scipy "
               f"{scipy.__version__}, pandas {pd.__version__}; {time.time() - start:.0f} s. "
               f"Command: `python benchmarks/stats_calibration.py --replicates "

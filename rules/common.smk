@@ -8,10 +8,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from idrs.baselines import check_baseline_file as _check_baseline_file
-from idrs.data import test_size as _test_size
-from idrs.paper_check import group_address, in_group, load_claims
-from idrs.results_dir import results_dir as _results_dir
+from idrs.results.baselines import check_baseline_file as _check_baseline_file
+from idrs.engine.data import test_size as _test_size
+from idrs.results.paper_check import group_address, in_group, load_claims
+from idrs.workflow.results_dir import results_dir as _results_dir
 
 def _short(error):
     """One jsonschema error in a few lines: where, what, and what is allowed."""
@@ -41,7 +41,7 @@ _validate_briefly(config)
 # Fills in the schema's defaults, so rules may read every documented key.
 validate(config, schema="../schemas/config.schema.yaml")
 
-# a custom config without results_dir gets its own folder (idrs.results_dir)
+# a custom config without results_dir gets its own folder (idrs.workflow.results_dir)
 RESULTS = Path(_results_dir(workflow.config_settings.configfiles or ["config.yaml"], config))
 SEEDS = config["seeds"]
 
@@ -124,8 +124,8 @@ def _check_baselines(config):
 
 
 def _check_plugins(config):
-    """Your own datasets and architectures import (idrs.plugins), before any job."""
-    from idrs.plugins import is_dotted, resolve
+    """Your own datasets and architectures import (idrs.engine.plugins), before any job."""
+    from idrs.engine.plugins import is_dotted, resolve
     named = [(f"datasets.{n}.loader", d["loader"], "dataset") for n, d in config["datasets"].items()]
     named += [(f"training.{n}.arch", r["arch"], "architecture")
               for n, r in config["training"].items()]
@@ -244,7 +244,7 @@ def _check_claims(config, experiments):
             _fail(f"experiments.{claim.experiment}", f"the registered claim {claim.claim!r} "
                   f"compares {claim.method!r} with {claim.baseline!r}, which this "
                   f"experiment does not compare: add {claim.baseline!r} to that method's "
-                  "baseline: list (or correct idrs/paper_claims.csv)")
+                  "baseline: list (or correct idrs/results/paper_claims.csv)")
 
 
 MODELS, EVALUATIONS, EXPERIMENTS = _build_registry(config)
@@ -261,7 +261,7 @@ wildcard_constraints:
     experiment="[^/]+",
 
 
-#: Dataset keys that are options of the toy generators (idrs.data.sectors, idrs.data.cone).
+#: Dataset keys that are options of the toy generators (idrs.engine.data.sectors, idrs.engine.data.cone).
 GENERATOR_OPTIONS = ("n_train", "n_test", "scale", "sharp_angle", "half_angle", "radial",
                      "radial_dof")
 
@@ -272,7 +272,7 @@ def _generator_options(name):
 
 
 def dataset_config(name):
-    """A configured dataset as the `spec` of idrs.jobs."""
+    """A configured dataset as the `spec` of idrs.workflow.jobs."""
     d = config["datasets"][name]
     return {"name": d["loader"], "root": config["data_root"], "seed": d["seed"],
             "dim": d.get("dim"), "options": _generator_options(name)}

@@ -1,4 +1,4 @@
-# Per experiment: the figures of idrs.figures, mean ± std tables and the statistical
+# Per experiment: the figures of idrs.results.figures, mean ± std tables and the statistical
 # comparisons, all marked for `snakemake --report`.
 
 
@@ -34,7 +34,7 @@ rule report:
 
 
 # Does the paper hold? Every registered printed cell beside ours, and the paper's claims
-# decided by the experiments' paired comparisons (idrs.paper_check); first in the report.
+# decided by the experiments' paired comparisons (idrs.results.paper_check); first in the report.
 rule paper_check:
     input:
         runs=[RESULTS / "report" / e / "runs.csv" for e in EXPERIMENTS],

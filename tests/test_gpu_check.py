@@ -22,7 +22,7 @@ def test_gpu_check_script_runs_and_prints_its_table(tmp_path):
     out = done.stdout
     for row in ("| Cohen et al.'s certify loop", "| idrs fp32 channels_last",
                 "| idrs bf16 channels_last, BN folded", "| one float32 GEMM",
-                "| idrs.knn (torch candidates, float64 proof) on the CPU",
+                "| idrs.engine.knn (torch candidates, float64 proof) on the CPU",
                 "| training epoch, cnn, batch 400, fp32", "| idrs MNIST CNN, default path",
                 "| MNIST CNN test accuracy, fp32 training", "| profile cnn, default path",
                 "## pytest -m gpu"):

@@ -3,8 +3,8 @@ import logging
 
 import pandas as pd
 
-from idrs.aggregate import label_runs, merge_shards, summarise_runs
-from idrs.records import write_table
+from idrs.files import write_table
+from idrs.results.aggregate import label_runs, merge_shards, summarise_runs
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

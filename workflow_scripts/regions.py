@@ -2,7 +2,7 @@
 import logging
 from pathlib import Path
 
-from idrs.jobs import regions_job
+from idrs.workflow.jobs import regions_job
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 params, inputs, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from idrs.aggregate import merge_shards
-from idrs.report import experiment_report
+from idrs.results.aggregate import merge_shards
+from idrs.results.report import experiment_report
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 params, out = snakemake.params, snakemake.output  # noqa: F821

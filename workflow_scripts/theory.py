@@ -1,8 +1,8 @@
-"""Snakemake script of rule ``theory``: wires its files to idrs.theory_report."""
+"""Snakemake script of rule ``theory``: wires its files to idrs.results.theory_report."""
 import logging
 from pathlib import Path
 
-from idrs.theory_report import write_theory_outputs
+from idrs.results.theory_report import write_theory_outputs
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 out, params = snakemake.output, snakemake.params  # noqa: F821

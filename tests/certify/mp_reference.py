@@ -5,7 +5,7 @@ of central chi-squared laws, summed in mpmath, and the paper's xi formulas on to
 
 The sum starts at the Poisson mode and runs outward with exact recurrences
 (P(a+1, y) = P(a, y) - y^a e^{-y} / Gamma(a+1)); 30 digits leave ample room for the
-cancellation of the upward recurrence. Nothing here shares code with idrs.radius.
+cancellation of the upward recurrence. Nothing here shares code with idrs.certify.radius.
 """
 
 import mpmath as mp

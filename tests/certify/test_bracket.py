@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from idrs._bracket import last_passing
+from idrs.certify._bracket import last_passing
 
 
 def test_finds_the_last_passing_point_of_smooth_and_kinked_functions():

@@ -10,7 +10,7 @@ import pytest
 from scipy import special
 from scipy.special._ufuncs import _ncx2_isf
 
-from idrs.radius import xi_greater, xi_smaller
+from idrs.certify.radius import xi_greater, xi_smaller
 
 
 def _fraction_inside(rng, centre, radius2, mean, sd, n, chunk=20000):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-import idrs.radius
-from idrs.radius import RADIUS_RTOL, cohen_radius, idrs_radius
+import idrs.certify.radius
+from idrs.certify.radius import RADIUS_RTOL, cohen_radius, idrs_radius
 
 from . import mp_reference as ref
 
@@ -117,7 +117,7 @@ def test_tiny_rates_and_ratios_near_one_do_not_break():
 def test_nan_from_the_evaluator_means_not_certified(monkeypatch):
     # A search written as `if xi >= 0.5: break` continues on NaN and certifies. Ours must
     # stop: NaN beyond alpha = 0.3 caps the radius there; NaN everywhere gives 0.
-    real_xi = idrs.radius._xi
+    real_xi = idrs.certify.radius._xi
 
     def nan_beyond(limit):
         def xi(alpha, log_kappa, dim, p_b):
@@ -125,10 +125,10 @@ def test_nan_from_the_evaluator_means_not_certified(monkeypatch):
             return np.where(np.asarray(alpha) > limit, np.nan, value)
         return xi
 
-    monkeypatch.setattr(idrs.radius, "_xi", nan_beyond(0.3))
+    monkeypatch.setattr(idrs.certify.radius, "_xi", nan_beyond(0.3))
     radius = idrs_radius([0.9, 0.99], 1.0, 0.01, 3072)
     assert np.isfinite(radius).all() and (radius <= 0.3).all() and (radius > 0.29).all()
-    monkeypatch.setattr(idrs.radius, "_xi", nan_beyond(0.0))
+    monkeypatch.setattr(idrs.certify.radius, "_xi", nan_beyond(0.0))
     assert (idrs_radius([0.9, 0.99], 1.0, 0.01, 3072) == 0).all()
 
 
@@ -175,7 +175,7 @@ def test_separate_p_b_radius_against_high_precision():
 def test_slack_widens_the_band_of_sigma1():
     """A slack delta in log sigma (sigma(x) as computed) gives a smaller radius that
     still passes the decision at sigma1 = sigma0 e^{-(rR + delta)} (and above)."""
-    from idrs.radius import xi_greater, xi_smaller
+    from idrs.certify.radius import xi_greater, xi_smaller
     p_a, sigma0, rate, dim = np.array([0.7, 0.99, 0.9999]), 0.25, 0.01, 3072
     base = idrs_radius(p_a, sigma0, rate, dim)
     np.testing.assert_array_equal(idrs_radius(p_a, sigma0, rate, dim, slack=0.0), base)

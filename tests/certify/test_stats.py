@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from idrs.stats import clopper_pearson_lower, clopper_pearson_upper, predict_test
+from idrs.certify.stats import clopper_pearson_lower, clopper_pearson_upper, predict_test
 
 
 @pytest.mark.parametrize("k,n,alpha", [(1, 10, 0.05), (57, 100, 0.001), (99990, 100000, 0.001),

@@ -1,14 +1,14 @@
-"""sigma(x) at high dimension (idrs.features): the maps have operator norm <= 1, the
+"""sigma(x) at high dimension (idrs.engine.features): the maps have operator norm <= 1, the
 computed features stay within their error bound, and sigma(x) as computed stays
 r-semi-elastic within the certificate's slack, on real MNIST images."""
 
 import numpy as np
 import pytest
 
-from idrs.data import mnist_subset
-from idrs.features import FeatureMap, feature_error
-from idrs.knn import knn_mean_distance
-from idrs.sigma import log_sigma_slack, sigma_from_distance
+from idrs.certify.sigma import log_sigma_slack, sigma_from_distance
+from idrs.engine.data import mnist_subset
+from idrs.engine.features import FeatureMap, feature_error
+from idrs.engine.knn import knn_mean_distance
 
 K = 10
 

@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from idrs.models import build_model
-from idrs.smoothing import ESTIMATION, certify, sample_counts
+from idrs.engine.models import build_model
+from idrs.engine.smoothing import ESTIMATION, certify, sample_counts
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
                                                   reason="needs a CUDA device")]
@@ -129,10 +129,10 @@ def test_certify_job_on_cuda_takes_the_fast_path_and_agrees_with_the_cpu(tmp_pat
     """The default CUDA path (bf16, BN folded, torch.compile max-autotune) on a trained
     digits model: records say so, and the smoothed predictions agree with fp32 on the
     CPU (they may differ where the two base classifiers differ, rarely)."""
-    from idrs.data import digits
-    from idrs.jobs import certify_job
-    from idrs.train import train
-    from idrs.train_config import TrainConfig
+    from idrs.engine.data import digits
+    from idrs.engine.train import train
+    from idrs.engine.train_config import TrainConfig
+    from idrs.workflow.jobs import certify_job
     model = train(digits(), tmp_path / "m", TrainConfig(arch="cnn", epochs=10, batch_size=64,
                                                         lr=0.05, sigma_train=0.25),
                   device="cuda", progress=False)
@@ -150,9 +150,9 @@ def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(t
     """bf16 training runs with channels_last on CUDA and says so in the model file;
     with ``deterministic=True`` two runs on one device give bitwise the same weights
     (crop/flip augmentation and the ResNet's pooling included)."""
-    from idrs.data import ArrayDataset
-    from idrs.train import load_model, train
-    from idrs.train_config import TrainConfig
+    from idrs.engine.data import ArrayDataset
+    from idrs.engine.train import load_model, train
+    from idrs.engine.train_config import TrainConfig
     rng = np.random.default_rng(0)
     shape = (3, 32, 32)
     ds = ArrayDataset("random", rng.random((256, *shape), dtype=np.float32),

@@ -4,9 +4,8 @@ the device's default precision and compilation recorded in every record."""
 import numpy as np
 import torch
 
-from idrs.jobs import engine_settings
-from idrs.models import build_model, inference_model
-from idrs.smoothing import ESTIMATION, sample_counts
+from idrs.engine.models import build_model, engine_settings, inference_model
+from idrs.engine.smoothing import ESTIMATION, sample_counts
 
 
 def test_every_forward_pass_is_full_but_the_last():

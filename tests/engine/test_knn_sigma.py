@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from idrs.knn import DistanceMismatchError, knn_mean_distance, load_distances, save_distances
-from idrs.sigma import log_sigma_slack, sigma_from_distance
+from idrs.certify.sigma import log_sigma_slack, sigma_from_distance
+from idrs.engine.knn import DistanceMismatchError, knn_mean_distance, load_distances, save_distances
 
 
 def brute_force(queries, reference, k, exclude_self=False):
@@ -81,7 +81,7 @@ def test_sigma_formula():
 
 
 def test_sigma_mean_is_calibrated_on_the_capped_sigma(rng):
-    from idrs.sigma import calibrate_sigma_b
+    from idrs.certify.sigma import calibrate_sigma_b
     d = rng.gamma(2.0, 1.0, 500)
     for cap in (None, 2.0, 0.9):
         sigma_b = calibrate_sigma_b(d, 0.6, 1.0, 0.5, cap)
@@ -99,7 +99,7 @@ def test_sigma_mean_is_calibrated_on_the_capped_sigma(rng):
 def test_jobs_read_the_training_fingerprint_from_the_dataset_summary(tmp_path, monkeypatch):
     """The fingerprint written by `idrs data` is read, not recomputed; a summary of other
     data is refused with the fix named."""
-    from idrs import jobs
+    from idrs.workflow import jobs
     spec = {"name": "digits"}
     summary = tmp_path / "digits.txt"
     summary.write_text("".join(f"{k}: {v}\n" for k, v in jobs.data_job(spec).items()))
@@ -123,7 +123,7 @@ def test_knn_job_with_a_feature_map_stores_its_error_and_certify_adds_it(tmp_pat
     """Digits pooled 2x2 against a 300-point reference subset: the file says so, the
     training split excludes each reference point from its own neighbours, and the
     certificate's slack grows by the feature error."""
-    from idrs import jobs
+    from idrs.workflow import jobs
     spec = {"name": "digits"}
     features = {"kind": "pool", "factor": 2, "reference": 300, "seed": 1}
     test_file, train_file = tmp_path / "test.parquet", tmp_path / "train.parquet"

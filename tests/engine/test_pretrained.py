@@ -10,9 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from idrs.pretrained import (COHEN_NORMALIZATION, CheckpointMismatchError, file_sha256,
-                             load_cohen_checkpoint)
-from idrs.train import CheckpointError, load_model
+from idrs.engine.pretrained import (
+    COHEN_NORMALIZATION,
+    CheckpointMismatchError,
+    load_cohen_checkpoint,
+)
+from idrs.engine.train import CheckpointError, load_model
+from idrs.files import file_sha256
 
 
 class CohenNormalize(nn.Module):  # datasets.NormalizeLayer: plain tensors, no buffers
@@ -144,8 +148,8 @@ def test_certify_records_carry_the_checkpoint_path_and_sha256(tmp_path):
     read from torchvision's on-disk files (tiny ones written here: no download)."""
     import pickle
 
-    from idrs import jobs
-    from idrs.data import _CIFAR_FILES
+    from idrs.engine.data import _CIFAR_FILES
+    from idrs.workflow import jobs
     rng = np.random.default_rng(0)
     folder = tmp_path / "data" / "cifar-10-batches-py"
     folder.mkdir(parents=True)

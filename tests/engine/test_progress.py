@@ -7,9 +7,9 @@ import re
 import numpy as np
 import torch
 
-from idrs.models import build_model
-from idrs.progress import Progress
-from idrs.smoothing import certify
+from idrs.engine.models import build_model
+from idrs.engine.progress import Progress
+from idrs.engine.smoothing import certify
 
 
 class Terminal(io.StringIO):

@@ -10,11 +10,12 @@ float32 distances and for sigma rounded to float32 when the slack is set to 0.
 import numpy as np
 import pytest
 
-from idrs import knn as knn_module
-from idrs.data import load_dataset
-from idrs.knn import distance_error_bound, knn_mean_distance
-from idrs.sigma import log_sigma_slack, sigma_from_distance
-from idrs.smoothing import SIGMA_ROUNDING, sigma_as_sampled
+from idrs.certify.rounding import distance_error_bound
+from idrs.certify.sigma import log_sigma_slack, sigma_from_distance
+from idrs.engine import knn as knn_module
+from idrs.engine.data import load_dataset
+from idrs.engine.knn import knn_mean_distance
+from idrs.engine.smoothing import SIGMA_ROUNDING, sigma_as_sampled
 
 K, SIGMA_B = 20, 0.25
 
@@ -79,7 +80,7 @@ def check(x, y, train, distance, rate, m, slack, sigma_max=None):
 
 
 def certificate_slack(d, s, rate, m):
-    """The slack that idrs.smoothing.certify hands to idrs_radius for these inputs."""
+    """The slack that idrs.engine.smoothing.certify hands to idrs_radius for these inputs."""
     return log_sigma_slack(d, s, rate, m, 784, K) + 2 * SIGMA_ROUNDING
 
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 from scipy import special
 
-from idrs.sigma import sigma_from_distance
-from idrs.smoothing import ABSTAIN, certified_accuracy, certify, predict, sample_counts
+from idrs.certify.sigma import sigma_from_distance
+from idrs.engine.smoothing import ABSTAIN, certify, predict, sample_counts
+from idrs.results.aggregate import certified_accuracy
 
 DIM = 10
 
@@ -122,7 +123,7 @@ def test_certified_accuracy_is_cohens_definition():
 def test_smoothed_class_of_a_halfspace_is_the_halfspace(rng):
     """Smoothing a linear classifier with any sigma keeps its decision: points clearly on
     one side keep their class (the decision regions of Figure 1 rely on this function)."""
-    from idrs.smoothing import smoothed_class
+    from idrs.engine.smoothing import smoothed_class
     w = np.array([0.6, 0.8])
     x = rng.uniform(-3, 3, (200, 2))
     x = x[np.abs(x @ w) > 0.3]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import idrs.train
-from idrs.data import digits, sectors
-from idrs.models import build_model
-from idrs.train import CheckpointError, TrainConfig, crop_flip, load_model, train
+import idrs.engine.train
+from idrs.engine.data import digits, sectors
+from idrs.engine.models import build_model
+from idrs.engine.train import CheckpointError, TrainConfig, crop_flip, load_model, train
 
 CONFIG = TrainConfig(arch="mlp", epochs=4, batch_size=100, lr=0.05, lr_step=2,
                      sigma_train=0.25, seed=3)
@@ -37,7 +37,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     config = TrainConfig(arch="cnn", epochs=3, batch_size=128, lr=0.05, lr_step=2,
                          sigma_train=0.25, seed=1)
     whole = weights(train(ds, tmp_path / "whole", config, progress=False))
-    real_evaluate, calls = idrs.train.evaluate, []
+    real_evaluate, calls = idrs.engine.train.evaluate, []
 
     def killed_in_epoch_three(*args, **kwargs):  # dies after epoch 3's training steps
         calls.append(1)
@@ -45,10 +45,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(idrs.train, "evaluate", killed_in_epoch_three)
+    monkeypatch.setattr(idrs.engine.train, "evaluate", killed_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train(ds, tmp_path / "killed", config, progress=False)
-    monkeypatch.setattr(idrs.train, "evaluate", real_evaluate)
+    monkeypatch.setattr(idrs.engine.train, "evaluate", real_evaluate)
     assert not (tmp_path / "killed" / "model.pth").exists()
     assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=False)["epoch"] == 1
     resumed = weights(train(ds, tmp_path / "killed", config, progress=False))

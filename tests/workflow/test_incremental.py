@@ -2,7 +2,6 @@
 that a change reruns exactly what depends on it."""
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from idrs.records import RECORD_COLUMNS
+from idrs.results.records import RECORD_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -192,9 +191,9 @@ def test_a_custom_config_gets_its_own_results_and_report(finished):
 def test_a_pretrained_model_is_certified_without_training_and_reruns_on_a_new_file(tmp_path):
     """A model declared by file: no train job, one run (seed 0) per method using it, and a
     newer file reruns exactly its certifications and what reads them."""
-    from idrs.data import sectors
-    from idrs.train import train
-    from idrs.train_config import TrainConfig
+    from idrs.engine.data import sectors
+    from idrs.engine.train import train
+    from idrs.engine.train_config import TrainConfig
     model = train(sectors(), tmp_path / "pre", TrainConfig(arch="mlp", epochs=2, batch_size=100,
                                                            sigma_train=0.25), progress=False)
     config = variant(**{"experiments.toy.methods": [

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from idrs.models import build_model
-from idrs.plugins import resolve
+from idrs.engine.models import build_model
+from idrs.engine.plugins import resolve
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

@@ -1,0 +1,260 @@
+"""Monte Carlo PREDICT and CERTIFY of Gaussian-smoothed classifiers (Cohen et al. 2019),
+with a constant sigma or an input-dependent sigma(x) (Súkeník et al. 2022).
+
+Speed: noise is drawn on the model's device, predictions are counted there and copied
+to the host once per call, nothing in the loop waits for the device, and every forward
+pass but a call's last is a full batch (the noise of consecutive inputs shares batches).
+
+Reproducibility by index: the noise of test index ``i`` comes from its own generator,
+seeded from ``(seed, i, stage)``, and is drawn in chunks whose size depends only on ``n``
+and the input's dimension, so an input's noise is the same whatever the shard
+boundaries or the batch size.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..certify.radius import cohen_radius, idrs_radius
+from ..certify.stats import clopper_pearson_lower, predict_test
+from .progress import Progress
+
+__all__ = ["ABSTAIN", "sample_counts", "default_batch_size", "certify", "predict", "smoothed_class",
+           "sigma_as_sampled", "SIGMA_ROUNDING"]
+
+ABSTAIN = -1
+#: Elements per noise draw (chunks of max(1, NOISE_ELEMENTS // dim) samples).
+NOISE_ELEMENTS = 1 << 22
+#: The sampler scales float32 noise by a float32 sigma, so the float32 value *is* the
+#: sigma of the smoothed classifier; rounding to it moves log sigma by at most this.
+SIGMA_ROUNDING = -float(np.log1p(-2.0 ** -24))
+SELECTION, ESTIMATION, PREDICTION = 0, 1, 2
+
+
+def sigma_as_sampled(sigma):
+    """sigma as the sampler draws noise with it: rounded to float32 (as float64)."""
+    return np.asarray(sigma, dtype=np.float32).astype(np.float64)
+
+
+def noise_seed(seed: int, index: int, stage: int) -> int:
+    """A 63-bit generator seed for one (seed, test index, stage)."""
+    state = np.random.SeedSequence([int(seed), int(index), int(stage)]).generate_state(2)
+    return int((int(state[0]) << 32 | int(state[1])) & ((1 << 63) - 1))
+
+
+#: Default samples per forward pass: CUDA takes larger batches (``benchmarks/gpu_check.sh``;
+#: compiled ResNet-110 on an H200: 0.436 s per CIFAR10 image at 4096 against 0.487 at 2048,
+#: benchmarks/results/gpu_check_h200_2026-11-28_profile.md).
+BATCH_SIZE = {"cpu": 1000, "cuda": 4096}
+#: ... but no default batch holds more than this many input elements (512 MB of float32).
+BATCH_ELEMENTS = 1 << 27
+#: Small inputs (MNIST's 784 pixels) leave a CUDA device launch-bound at 2048 samples:
+#: 16,384 halved the MNIST CNN's time per image on an H200 (0.029 to 0.015 s,
+#: benchmarks/results/gpu_check_h200_2026-11-28.md).
+SMALL_INPUT, SMALL_INPUT_CUDA_BATCH = 1024, 16_384
+
+
+def default_batch_size(device, dim=1) -> int:
+    """Samples per forward pass when none is given: :data:`BATCH_SIZE` by device type
+    (on CUDA :data:`SMALL_INPUT_CUDA_BATCH` for inputs of at most :data:`SMALL_INPUT`
+    elements), capped at :data:`BATCH_ELEMENTS` elements of inputs of ``dim`` elements
+    each."""
+    kind = torch.device(device).type
+    size = BATCH_SIZE.get(kind, BATCH_SIZE["cpu"])
+    if kind == "cuda" and int(dim) <= SMALL_INPUT:
+        size = SMALL_INPUT_CUDA_BATCH
+    return max(1, min(size, BATCH_ELEMENTS // max(1, int(dim))))
+
+
+@torch.inference_mode()
+def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=None,
+                  amp=False, channels_last=None, progress=None):
+    """How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Base classifier on the device where sampling happens, in eval mode.
+    x : Tensor, shape (m, ...)
+        Inputs, on the model's device.
+    sigma : array_like, shape (m,)
+        Noise level per input.
+    indices : array_like of int, shape (m,)
+        Dataset indices of the inputs: they seed the noise.
+    n : int
+        Samples per input.
+    batch_size : int or None
+        Samples per forward pass; None: :func:`default_batch_size`. Every forward pass
+        is full but the call's last: the noise of consecutive inputs shares batches. On
+        CUDA the last is padded to a full batch too (its extra rows are not counted), so
+        every pass has one shape: cuDNN's autotuner and ``torch.compile`` meet it once.
+    amp : bool
+        bfloat16 autocast (CUDA only). The noisy input ``x + sigma * eps`` is formed in
+        float32 and cast inside the model, so the cast is part of the base classifier
+        and the certificate stays sound.
+    channels_last : bool or None
+        Image batches in channels_last layout (the model is converted in place). None:
+        on the CPU, where oneDNN convolutions run about 2.5x faster in it, or with AMP.
+    progress : idrs.engine.progress.Progress, optional
+        Told of every sample's prediction.
+
+    Returns
+    -------
+    ndarray of int64, shape (m, num_classes)
+    """
+    device = x.device
+    m, shape = len(x), tuple(x.shape[1:])
+    dim = int(np.prod(shape))
+    batch_size = batch_size or default_batch_size(device, dim)
+    chunk = max(1, min(n, NOISE_ELEMENTS // max(1, dim)))
+    sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float32), device=device)
+    counts = torch.zeros(m * num_classes, dtype=torch.int64, device=device)
+    if channels_last is None:
+        channels_last = device.type == "cpu" or amp
+    layout = (torch.channels_last if channels_last and x.dim() == 4
+              else torch.contiguous_format)
+    if layout is torch.channels_last:
+        model = model.to(memory_format=layout)
+    # One batch is assembled in place: noise of each input's chunks, then who owns each row.
+    # Nothing here waits for the device (no .item(), no bincount sizing), so the host
+    # queues forward passes ahead of the GPU.
+    noise = torch.zeros((batch_size, *shape), device=device)
+    owner = torch.zeros(batch_size, dtype=torch.int64, device=device)
+    padded = device.type == "cuda"
+    ones = torch.ones(batch_size, dtype=torch.int64, device=device)
+    view = (-1,) + (1,) * len(shape)
+
+    def forward(rows):
+        who = owner if padded else owner[:rows]
+        batch = torch.addcmul(x[who], noise[:len(who)], sigma[who].reshape(view))
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=amp and device.type == "cuda"):
+            logits = model(batch.contiguous(memory_format=layout))
+        if logits.shape[-1] != num_classes:  # else counts would spill into the next input
+            raise ValueError(f"the model returns {logits.shape[-1]} logits, expected "
+                             f"num_classes == {num_classes}.")
+        pred = logits.argmax(1)
+        counts.index_add_(0, who[:rows] * num_classes + pred[:rows], ones[:rows])
+        if progress is not None:
+            progress.update(rows)
+
+    filled = 0
+    for slot in range(m):
+        gen = torch.Generator(device=device).manual_seed(noise_seed(seed, indices[slot], stage))
+        remaining = n
+        while remaining:
+            c = min(chunk, remaining)
+            draw = torch.randn((c, *shape), generator=gen, device=device)
+            remaining -= c
+            while c:  # a chunk may straddle batches
+                take = min(c, batch_size - filled)
+                noise[filled:filled + take] = draw[len(draw) - c:len(draw) - c + take]
+                owner[filled:filled + take] = slot
+                filled, c = filled + take, c - take
+                if filled == batch_size:
+                    forward(filled)
+                    filled = 0
+    if filled:
+        forward(filled)
+    return counts.reshape(m, num_classes).cpu().numpy()
+
+
+def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
+            batch_size=None, amp=False, channels_last=None, knn_distance=None,
+            sigma_slack=0.0, clamp=None, progress=False):
+    """Cohen et al.'s CERTIFY for every input; one record (row) per input.
+
+    The top class is selected on ``n0`` samples, its probability bounded below on ``n``
+    fresh samples by Clopper-Pearson at level ``alpha``; abstain (``predict = -1``,
+    radius 0) where that bound is below 1/2. The radius is Cohen's
+    ``sigma * Phi^-1(p_A)`` when ``rate`` is 0, and the Theorem 3.2 radius of an
+    r-semi-elastic sigma(x) with ``r = rate`` otherwise (``sigma`` then holds sigma(x)).
+
+    sigma is rounded to float32 once, here: that is the value the noise is drawn with,
+    so it is also the value the radius uses and the record shows. With ``rate > 0``
+    the certificate's band of sigma(x1) is widened by ``sigma_slack`` (the caller's
+    bound on how far the sigma(x) it computed is from r-semi-elastic, see
+    :func:`idrs.certify.sigma.log_sigma_slack`) plus the float32 rounding at both ends
+    (:data:`SIGMA_ROUNDING`), so the certificate holds for sigma(x) as computed.
+    ``clamp`` (``"mnist"``, ``"cifar10"``) certifies with the paper's Appendix D clamp
+    instead of the exact radius, to reproduce the paper's numbers as printed.
+    ``progress``: report samples done, with rate and ETA (:class:`idrs.engine.progress.Progress`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cohen's columns ``idx label predict radius correct time``, then ``sigma``,
+        ``knn_distance``, ``count_top`` (Monte Carlo count of the selected class), ``n``,
+        ``p_a``, ``radius_time``. ``time`` is the Monte Carlo sampling's wall time per
+        input: the call's sampling time divided evenly among its inputs, since inputs
+        share forward passes (Cohen's files time each image alone). ``radius_time`` is
+        the seconds of this input's own radius computation.
+    """
+    started = time.perf_counter()
+    sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
+    indices = np.asarray(indices, dtype=np.int64)
+    with Progress(len(x) * (n0 + n), "certify", "samples", enabled=progress) as shown:
+        kwargs = dict(num_classes=num_classes, batch_size=batch_size, amp=amp,
+                      channels_last=channels_last, seed=seed, progress=shown)
+        selection = sample_counts(model, x, sigma, indices, n0, stage=SELECTION, **kwargs)
+        top = selection.argmax(axis=1)
+        estimation = sample_counts(model, x, sigma, indices, n, stage=ESTIMATION, **kwargs)
+    count_top = estimation[np.arange(len(x)), top]
+    sampling = time.perf_counter() - started
+    p_a = clopper_pearson_lower(count_top, n, alpha)
+    dim = int(np.prod(x.shape[1:]))
+    slack = np.broadcast_to(np.asarray(sigma_slack, dtype=np.float64) + 2 * SIGMA_ROUNDING,
+                            (len(x),))
+    radius, radius_time = np.empty(len(x)), np.empty(len(x))
+    for i in range(len(x)):  # one at a time: each input's radius search is timed on its own
+        begun = time.perf_counter()
+        radius[i] = (cohen_radius(p_a[i], sigma[i]) if rate == 0 else
+                     idrs_radius(p_a[i], sigma[i], rate, dim, slack=slack[i], clamp=clamp))
+        radius_time[i] = time.perf_counter() - begun
+    abstain = p_a < 0.5
+    predicted = np.where(abstain, ABSTAIN, top)
+    labels = np.asarray(labels, dtype=np.int64)
+    return pd.DataFrame({
+        "idx": indices, "label": labels, "predict": predicted,
+        "radius": np.where(abstain, 0.0, radius), "correct": predicted == labels,
+        "time": np.full(len(x), sampling / max(len(x), 1)), "sigma": sigma,
+        "knn_distance": (np.full(len(x), np.nan) if knn_distance is None
+                         else np.asarray(knn_distance, dtype=np.float64)),
+        "count_top": count_top.astype(np.int64), "n": np.full(len(x), n, dtype=np.int64),
+        "p_a": p_a, "radius_time": radius_time})
+
+
+def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
+            batch_size=None, amp=False, channels_last=None):
+    """Cohen et al.'s PREDICT: the top class where the two-sided binomial test of the two
+    largest counts rejects equality at level ``alpha``, otherwise abstain (-1)."""
+    started = time.perf_counter()
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (len(x),))
+    indices = np.asarray(indices, dtype=np.int64)
+    counts = sample_counts(model, x, sigma, indices, n, stage=PREDICTION, seed=seed,
+                           num_classes=num_classes, batch_size=batch_size, amp=amp,
+                           channels_last=channels_last)
+    order = np.argsort(-counts, axis=1, kind="stable")
+    top, second = order[:, 0], order[:, 1]
+    rows = np.arange(len(x))
+    passed = predict_test(counts[rows, top], counts[rows, second], alpha)
+    predicted = np.where(passed, top, ABSTAIN)
+    labels = np.asarray(labels, dtype=np.int64)
+    elapsed = time.perf_counter() - started
+    return pd.DataFrame({"idx": indices, "label": labels, "predict": predicted,
+                         "correct": predicted == labels,
+                         "time": np.full(len(x), elapsed / max(len(x), 1)), "sigma": sigma})
+
+
+def smoothed_class(model, x, sigma, *, n, num_classes, seed=0, batch_size=None):
+    """The smoothed classifier's class, the most frequent of ``n`` noisy predictions
+    (no test, no abstention: for drawing decision regions). Input ``j`` is seeded by
+    ``j``."""
+    sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
+    counts = sample_counts(model, x, sigma, np.arange(len(x)), n, stage=PREDICTION,
+                           seed=seed, num_classes=num_classes, batch_size=batch_size)
+    return counts.argmax(axis=1)

@@ -1,0 +1,290 @@
+"""One function per workflow job: explicit files in, files out, written atomically.
+
+The CLI (``idrs <command>``) and the Snakemake rules call these and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..certify.sigma import calibrate_sigma_b, log_sigma_slack, sigma_from_distance
+from ..engine.data import fingerprint, load_dataset
+from ..engine.knn import knn_mean_distance, load_distances, save_distances
+from ..engine.models import engine_settings
+from ..files import file_sha256, write_table
+from ..results.records import RECORD_COLUMNS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["data_job", "knn_job", "train_job", "certify_job", "predict_job", "regions_job",
+           "test_indices"]
+
+
+def _dataset(spec: dict):
+    return load_dataset(spec["name"], root=spec.get("root", "data"),
+                        download=spec.get("download", True), seed=spec.get("seed", 0),
+                        dim=spec.get("dim"), **spec.get("options", {}))
+
+
+def data_job(spec: dict) -> dict:
+    """Make sure a dataset is available (downloading it if needed); summarise it."""
+    ds = _dataset(spec)
+    return {"dataset": ds.name, "train": len(ds.x_train), "test": len(ds.x_test),
+            "shape": ds.shape, "classes": ds.num_classes,
+            "train_fingerprint": fingerprint(ds.x_train)}
+
+
+def train_fingerprint(ds, summary=None) -> str:
+    """The fingerprint of ``ds``'s training set: read from ``summary`` (the file
+    ``idrs data`` wrote, ``results/datasets/{dataset}.txt``) when given, so that jobs
+    do not hash the training set again; else computed."""
+    if summary is None:
+        return fingerprint(ds.x_train)
+    fields = dict(line.split(": ", 1) for line in Path(summary).read_text().splitlines()
+                  if ": " in line)
+    if fields.get("dataset") != ds.name or fields.get("train") != str(len(ds.x_train)):
+        raise ValueError(f"dataset summary {summary} describes {fields.get('dataset')!r} with "
+                         f"{fields.get('train')} training points, not {ds.name!r} with "
+                         f"{len(ds.x_train)}; rerun `idrs data` for it (or drop "
+                         "--dataset-summary).")
+    return fields["train_fingerprint"]
+
+
+def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=None,
+            features=None):
+    """Mean distances of the ``split`` points to their k nearest training points; with
+    ``features`` (keyword arguments of :class:`idrs.engine.features.FeatureMap`), to the k
+    nearest of a fixed reference subset and/or in the image of a norm-1 map."""
+    from ..engine.features import FeatureMap, feature_error, row_norms
+    ds = _dataset(spec)
+    if split not in ("train", "test"):
+        raise ValueError(f"split == {split!r}, must be 'train' or 'test'.")
+    if len(ds.x_train) == 0:
+        raise ValueError(f"{ds.name} has no training set here; the kNN reference set is the "
+                         "training set (for ImageNet: <root>/imagenet/train/<wnid>/...).")
+    fmap = FeatureMap(**(features or {})).fit(ds.x_train)
+    ref_idx = fmap.reference_indices(len(ds.x_train))
+    reference = fmap.transform(ds.x_train[ref_idx])
+    inputs = ds.x_train if split == "train" else ds.x_test
+    if split == "test":
+        distances = knn_mean_distance(fmap.transform(inputs), reference, k, use_gpu=use_gpu,
+                                      progress=True)
+    else:  # a training point in the reference set is not its own neighbour; the others'
+        # features are computed once, only for them
+        outside = np.ones(len(inputs), dtype=bool)
+        outside[ref_idx] = False
+        distances = np.empty(len(inputs))
+        distances[ref_idx] = knn_mean_distance(reference, reference, k, exclude_self=True,
+                                               use_gpu=use_gpu, progress=True)
+        if outside.any():
+            distances[outside] = knn_mean_distance(fmap.transform(inputs[outside]), reference,
+                                                   k, use_gpu=use_gpu, progress=True)
+    errors = None
+    if fmap.kind != "none":
+        ref_norm = float(row_norms(ds.x_train[ref_idx]).max())
+        errors = feature_error(inputs, ref_norm, fmap.coefficient)
+    save_distances(out, distances, dataset=ds.name, split=split, k=k,
+                   train_fingerprint=train_fingerprint(ds, dataset_summary),
+                   feature_error=errors, feature_coefficient=fmap.coefficient,
+                   knn_dim=reference.shape[1], features=fmap.describe())
+    return Path(out)
+
+
+def _distances(ds, path, split, k, summary=None, with_info=False):
+    n = len(ds.x_train if split == "train" else ds.x_test)
+    return load_distances(path, dataset=ds.name, split=split, k=k,
+                          train_fingerprint=train_fingerprint(ds, summary), n=n,
+                          with_info=with_info)
+
+
+def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu",
+              dataset_summary=None, deterministic=False):
+    """Train one base classifier (``config``: a :class:`idrs.engine.train.TrainConfig`);
+    ``train_distances`` (with its ``k``) for trr > 0."""
+    from ..engine.train import train
+    ds = _dataset(spec)
+    if getattr(ds.x_train, "lazy", False):
+        raise ValueError(f"{ds.name} is read lazily from disk and is not trained on here "
+                         "(it would not fit in memory): certify a pretrained model instead "
+                         "(pretrained: in the config, or idrs certify --model FILE).")
+    distances = None
+    if config.train_rate > 0:
+        if train_distances is None or k is None:
+            raise ValueError("--train-rate > 0 needs --train-distances and --k.")
+        distances = _distances(ds, train_distances, "train", k, dataset_summary)
+    return train(ds, outdir, config, train_distances=distances, device=device,
+                 deterministic=deterministic)
+
+
+def test_indices(n_test: int, start=0, stop=None, skip=1):
+    """Test indices of one shard: ``start <= i < stop`` with ``i % skip == 0`` (Cohen et
+    al. certify every 20th CIFAR10 image: ``skip=20``)."""
+    if skip < 1 or start < 0:
+        raise ValueError(f"skip == {skip} and start == {start}, must be >= 1 and >= 0.")
+    stop = n_test if stop is None else min(stop, n_test)
+    first = -(-start // skip) * skip  # the first multiple of skip at or after start
+    return np.arange(first, stop, skip, dtype=np.int64)
+
+
+def _shard(model_path, spec, start, stop, skip, device):
+    """The dataset, the trained model (checked to belong to it), and one shard's test
+    indices and inputs on ``device``."""
+    import torch
+
+    from ..engine.train import load_model
+    if stop is not None and stop <= start:
+        raise ValueError(f"--start {start} --stop {stop} selects no test index: stop must "
+                         "exceed start.")
+    ds = _dataset(spec)
+    idx = test_indices(len(ds.x_test), start, stop, skip)
+    if not len(idx):
+        raise ValueError(f"start {start}, stop {stop}, skip {skip} select no index of "
+                         f"{ds.name}'s {len(ds.x_test)} test points.")
+    model, meta = load_model(model_path, device, dataset=ds.name)
+    if meta["dataset"] != ds.name:
+        raise ValueError(f"model {model_path} was trained on {meta['dataset']!r}, not "
+                         f"{ds.name!r}.")
+    return ds, model, meta, idx, torch.as_tensor(np.asarray(ds.x_test[idx]), device=device)
+
+
+
+def _sigma_b(test_distances, sigma, rate, m, sigma_max, sigma_mean):
+    """sigma_b of Equation 1: ``sigma``, or calibrated so that the capped sigma(x)
+    averages ``sigma_mean`` over the whole test split (a constant fixed before
+    certifying, so sigma(x) stays a function of x alone)."""
+    if sigma_mean is None:
+        return float(sigma)
+    return calibrate_sigma_b(test_distances, sigma_mean, rate, m, sigma_max)
+
+
+def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_mean,
+                      summary=None):
+    """sigma per input, its kNN distance, sigma_b (calibrated to ``sigma_mean``) and the
+    slack of sigma(x)'s semi-elasticity as computed (:func:`idrs.certify.sigma.log_sigma_slack`)."""
+    if rate == 0 and distances is None:
+        return np.full(len(idx), float(sigma)), np.full(len(idx), np.nan), float(sigma), 0.0
+    if distances is None or k is None or m is None:
+        raise ValueError("an input-dependent sigma(x) (rate > 0) needs --distances, --k and "
+                         "--m.")
+    every, info = _distances(ds, distances, "test", k, summary, with_info=True)
+    sigma = _sigma_b(every, sigma, rate, m, sigma_max, sigma_mean)
+    d = every[idx]
+    sig = sigma_from_distance(d, sigma, rate, m, sigma_max)
+    slack = log_sigma_slack(d, sig, rate, m, info["knn_dim"] or ds.dim, k,
+                            info["feature_error"][idx], info["feature_coefficient"])
+    return sig, d, float(sigma), slack
+
+
+def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
+                m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
+                start=0, stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
+                channels_last=None, clamp=None, compile=None, dataset_summary=None,
+                expect_arch=None):
+    """Certify one shard of test indices and write its records (Parquet, atomically).
+
+    ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
+    ``sigma_mean`` (if given) replaces by the sigma_b whose sigma(x) averages
+    ``sigma_mean`` over the test split (Figure 1's "same average"). Every row
+    carries its provenance: dataset, model, training seed and setting, evaluation
+    setting, shard, the base classifier's arithmetic (``precision``, ``compile``) and
+    code version. ``dataset_summary``: see :func:`train_fingerprint`. ``amp`` and
+    ``compile`` default to the device's fastest path
+    (:func:`idrs.engine.models.engine_settings`).
+    """
+    if not 1 <= n0 <= n:
+        raise ValueError(f"n0 == {n0} and n == {n}: need 1 <= n0 <= n (n0 selects the class, "
+                         "n certifies it).")
+    from ..engine.smoothing import certify
+    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
+    if expect_arch is not None and meta["arch"] != expect_arch:
+        raise ValueError(f"model file {model_path} holds a {meta['arch']}, not the declared "
+                         f"{expect_arch}; correct the file or its arch.")
+    model, amp, compile = engine_settings(model, device, amp, compile)
+    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m,
+                                               sigma_max, sigma_mean, dataset_summary)
+    records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
+                      num_classes=ds.num_classes, seed=seed, rate=rate,
+                      batch_size=batch_size, amp=amp, channels_last=channels_last,
+                      knn_distance=d, sigma_slack=slack, clamp=clamp, progress=True)
+    provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
+                  "model_sha256": file_sha256(model_path),
+                  "train_seed": meta["config"]["seed"],
+                  "sigma_train": meta["config"]["sigma_train"],
+                  "train_rate": meta["config"]["train_rate"],
+                  # files written before bf16 training existed were trained in fp32
+                  "train_precision": meta.get("train_precision", "fp32"), "sigma_b": sigma_b,
+                  "rate": float(rate), "k": -1 if k is None else int(k),
+                  "m": np.nan if m is None else float(m), "clamp": clamp or "",
+                  "n0": int(n0), "alpha": float(alpha),
+                  "noise_seed": int(seed), "shard_start": int(start),
+                  "shard_stop": -1 if stop is None else int(stop), "skip": int(skip),
+                  "precision": "bf16" if amp else "fp32", "compile": compile,
+                  "code_version": __version__}
+    for key, value in provenance.items():
+        records[key] = value
+    records = records[RECORD_COLUMNS]
+    write_table(records, out, provenance)
+    return records
+
+
+def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, start=0,
+                stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
+                compile=None):
+    """PREDICT on one shard of test indices with a constant sigma; writes Parquet."""
+    from ..engine.smoothing import predict
+    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
+    model, amp, compile = engine_settings(model, device, amp, compile)
+    records = predict(model, x, ds.y_test[idx], idx, sigma, n=n, alpha=alpha,
+                      num_classes=ds.num_classes, seed=seed, batch_size=batch_size, amp=amp)
+    records["dataset"], records["arch"], records["model"] = ds.name, meta["arch"], str(model_path)
+    records["train_seed"], records["code_version"] = meta["config"]["seed"], __version__
+    write_table(records, out, {"dataset": ds.name, "model": str(model_path)})
+    return records
+
+
+def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title, grid=80,
+                n=500, seed=0, device="cpu"):
+    """Figure 1 for a 2-D dataset: the test points with sigma(x) drawn as circles, and
+    the decision boundaries of the smoothed classifiers of ``models`` ({method: model
+    file}) evaluated as ``evaluations`` ({method: sigma, rate, k, m, sigma_max,
+    sigma_mean}) on a ``grid`` x ``grid`` lattice over the test points, ``n`` samples
+    per lattice point. The circles are those of the first input-dependent method (the
+    first method's constant sigma otherwise)."""
+    import torch
+
+    from ..engine.smoothing import smoothed_class
+    from ..engine.train import load_model
+    from ..results.figures import regions_figure, save
+    ds = _dataset(spec)
+    if ds.dim != 2:
+        raise ValueError(f"decision regions need 2-D data; {ds.name} has dimension {ds.dim}.")
+    low, high = ds.x_test.min(axis=0), ds.x_test.max(axis=0)
+    pad = 0.05 * (high - low)
+    gx, gy = (np.linspace(lo - p, hi + p, grid) for lo, hi, p in zip(low, high, pad))
+    points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2).astype(np.float32)
+    decisions, circles = {}, None
+    for method, path in models.items():
+        ev = evaluations[method]
+        model, _ = load_model(path, device)
+        if ev["rate"] > 0:
+            test_d = knn_mean_distance(ds.x_test, ds.x_train, ev["k"], use_gpu=False)
+            sigma_b = _sigma_b(test_d, ev["sigma"], ev["rate"], ev["m"], ev.get("sigma_max"),
+                               ev.get("sigma_mean"))
+            grid_d = knn_mean_distance(points, ds.x_train, ev["k"], use_gpu=False)
+            sigma, test_sigma = (sigma_from_distance(d, sigma_b, ev["rate"], ev["m"],
+                                                     ev.get("sigma_max"))
+                                 for d in (grid_d, test_d))
+            circles = test_sigma if circles is None else circles
+        else:
+            sigma = np.full(len(points), float(ev["sigma"]))
+        decisions[method] = smoothed_class(
+            model, torch.as_tensor(points, device=device), sigma, n=n,
+            num_classes=ds.num_classes, seed=seed).reshape(grid, grid)
+    if circles is None:
+        circles = np.full(len(ds.x_test), float(evaluations[next(iter(models))]["sigma"]))
+    save(regions_figure(ds.x_test, ds.y_test, circles, gx, gy, decisions, title), out_stem)
+    return decisions
