@@ -11,6 +11,12 @@ rule import_baseline:
         b=lambda wc: config["baselines"][wc.name],
     log:
         RESULTS / "logs/baselines/{name}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "baselines" / "{name}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     localrule: True
     shell:
         "idrs import-cohen --tsv {input} --dataset {params.b[dataset]} --arch {params.b[arch]} "
@@ -29,7 +35,11 @@ rule aggregate:
         labels=run_labels(),
     log:
         RESULTS / "logs/aggregate/aggregate.log",
+    benchmark:
+        RESULTS / "benchmarks" / "aggregate" / "aggregate.tsv"
+    threads: 1
     resources:
         mem_mb=4000,
+        runtime=30,
     script:
         "../workflow_scripts/aggregate.py"

@@ -6,9 +6,15 @@ rule dataset:
     output:
         RESULTS / "datasets" / "{dataset}.txt",
     params:
-        spec=lambda wc: dataset_spec(wc.dataset),
+        spec=lambda wc: dataset_args(wc.dataset),
     log:
         RESULTS / "logs/datasets/{dataset}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "datasets" / "{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     localrule: True
     shell:
         "idrs data {params.spec} > {output}.tmp 2> {log} && mv {output}.tmp {output}"

@@ -8,13 +8,13 @@ rule knn:
     output:
         RESULTS / "knn" / "{dataset}" / "k{k}_{split}.parquet",
     params:
-        spec=lambda wc: dataset_spec(wc.dataset),
-        features=lambda wc: knn_feature_args(wc.dataset),
+        spec=lambda wc: dataset_args(wc.dataset),
+        features=lambda wc: " ".join(knn_feature_flags(config, wc.dataset)),
     log:
         RESULTS / "logs/knn/{dataset}/k{k}_{split}.log",
     benchmark:
         RESULTS / "benchmarks" / "knn" / "{dataset}" / "k{k}_{split}.tsv"
-    threads: 2
+    threads: 4
     resources:
         mem_mb=lambda wc, attempt: resources_of("knn", "mem_mb") * attempt,
         runtime=lambda wc, attempt: resources_of("knn", "runtime") * attempt,

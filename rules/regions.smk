@@ -11,11 +11,18 @@ rule regions:
                    caption="../report/decision_regions.rst", category="{experiment}"),
         pdf=RESULTS / "report" / "{experiment}" / "decision_regions.pdf",
     params:
-        spec=lambda wc: dataset_config(EXPERIMENTS[wc.experiment]["dataset"]),
+        spec=lambda wc: dataset_spec(config, EXPERIMENTS[wc.experiment].dataset),
         evaluations=lambda wc: regions_evaluations(wc.experiment),
-        title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
+        title=lambda wc: EXPERIMENTS[wc.experiment].title,
+        device=config["device"],
     log:
         RESULTS / "logs/regions/{experiment}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "regions" / "{experiment}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     localrule: True
     script:
         "../workflow_scripts/regions.py"

@@ -16,18 +16,25 @@ rule report:
         comparisons_csv=report_output("comparisons.csv", "comparisons.rst"),
         comparisons_md=RESULTS / "report" / "{experiment}" / "comparisons.md",
         comparisons_tex=RESULTS / "report" / "{experiment}" / "comparisons.tex",
+        numbers=RESULTS / "report" / "{experiment}" / "summary_numbers.csv",
     params:
-        title=lambda wc: EXPERIMENTS[wc.experiment].get("title", wc.experiment),
+        title=lambda wc: EXPERIMENTS[wc.experiment].title,
         inputs=lambda wc: experiment_inputs(wc.experiment),
-        comparisons=lambda wc: [(r["label"], b) for r in EXPERIMENTS[wc.experiment]["runs"]
-                                for b in r["baselines"]],
+        comparisons=lambda wc: [(r.label, b) for r in EXPERIMENTS[wc.experiment].runs
+                                for b in r.baselines],
         table_radii=config["report"]["table_radii"],
-        max_radius=lambda wc: EXPERIMENTS[wc.experiment].get("max_radius"),
-        paper=lambda wc: {m["label"]: m["paper"] for m in EXPERIMENTS[wc.experiment]["methods"]
-                          if m.get("paper")},
-        spread=lambda wc: EXPERIMENTS[wc.experiment].get("spread", {}),
+        max_radius=lambda wc: EXPERIMENTS[wc.experiment].max_radius,
+        paper=lambda wc: {r.label: r.paper for r in EXPERIMENTS[wc.experiment].runs
+                          if r.paper},
+        spread=lambda wc: EXPERIMENTS[wc.experiment].spread,
     log:
         RESULTS / "logs/report/{experiment}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "report" / "{experiment}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     localrule: True
     script:
         "../workflow_scripts/report.py"
@@ -40,6 +47,7 @@ rule paper_check:
         runs=[RESULTS / "report" / e / "runs.csv" for e in EXPERIMENTS],
         comparisons=[RESULTS / "report" / e / "comparisons.csv" for e in EXPERIMENTS],
         table1=RESULTS / "theory" / "table1.csv",
+        figure3=RESULTS / "theory" / "figure3.csv",
     output:
         verdicts=report(RESULTS / "paper" / "verdicts.csv", caption="../report/verdicts.rst",
                         category="0. Does the paper hold?"),
@@ -47,10 +55,20 @@ rule paper_check:
         claims=report(RESULTS / "paper" / "claims.csv", caption="../report/claims.rst",
                       category="0. Does the paper hold?"),
         claims_md=RESULTS / "paper" / "claims.md",
+        tables=directory(RESULTS / "paper" / "tables"),
     params:
+        results=RESULTS,
         registry=config["paper_registry"],
+        experiments=" ".join(f"'{e}'" for e in EXPERIMENTS),
     log:
         RESULTS / "logs/paper_check.log",
+    benchmark:
+        RESULTS / "benchmarks" / "paper_check" / "paper_check.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     localrule: True
     shell:
-        "idrs paper-check {RESULTS} --config {params.registry} --write > {log} 2>&1"
+        "idrs paper-check {params.results} --config {params.registry} "
+        "--experiments {params.experiments} --write > {log} 2>&1"

@@ -8,4 +8,4 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 params, inputs, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 models = {method: inputs[f"model{i}"] for i, method in enumerate(params.evaluations)}
 regions_job(params.spec, models, params.evaluations, Path(out.png).with_suffix(""),
-            title=params.title, device="cpu")
+            title=params.title, device=params.device)

@@ -24,8 +24,8 @@ __all__ = ["merge_shards", "certified_accuracy", "per_class_accuracy", "summaris
 
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
-            "rate", "k", "m", "clamp", "n0", "n", "alpha", "noise_seed", "skip", "precision",
-            "compile"]
+            "rate", "sigma_max", "sigma_mean", "k", "m", "clamp", "n0", "n", "alpha", "noise_seed",
+            "skip", "precision", "compile"]
 
 
 #: Per-image values of the derived metrics (abstentions count as wrong).

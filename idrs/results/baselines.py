@@ -118,7 +118,8 @@ def read_cohen_tsv(path, *, dataset, arch, sigma, model=None, seed=0) -> pd.Data
     records["model"] = model or f"published:{path}"
     records["model_sha256"] = file_sha256(path)  # of the published file itself
     for key, value in {"train_seed": seed, "sigma_train": float(sigma), "train_rate": 0.0,
-                       "train_precision": "", "sigma_b": float(sigma), "rate": 0.0, "k": -1,
+                       "train_precision": "", "sigma_b": float(sigma), "rate": 0.0,
+                       "sigma_max": np.nan, "sigma_mean": np.nan, "k": -1,
                        "m": np.nan, "clamp": "", "precision": "", "compile": "", "n0": -1,
                        "alpha": np.nan, "noise_seed": -1, "shard_start": 0, "shard_stop": -1,
                        "skip": 1, "code_version": f"imported by idrs {__version__}"}.items():

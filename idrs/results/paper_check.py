@@ -491,9 +491,10 @@ def theory_rows(curves: pd.DataFrame) -> pd.DataFrame:
         "ci_high": gap.max(), "n_seeds": 0, "n_images": 0}])
 
 
-def check(results_dir, config: str) -> tuple:
-    """(cell verdicts, claim verdicts) of the results under ``results_dir``."""
-    runs, comparisons, table1 = read_results(results_dir)
+def check(results_dir, config: str, experiments=None) -> tuple:
+    """(cell verdicts, claim verdicts) of the results under ``results_dir`` (of the named
+    ``experiments`` only, or of every folder under ``report/``)."""
+    runs, comparisons, table1 = read_results(results_dir, experiments)
     verdicts = cell_verdicts(load_registry(), runs, config)
     if table1 is not None:
         verdicts = pd.concat([theory_verdicts(table1), verdicts], ignore_index=True)
@@ -557,10 +558,10 @@ def claims_markdown(claims: pd.DataFrame, config: str) -> str:
             + "\n".join(sections))
 
 
-def write_paper_check(results_dir, config: str, outdir=None) -> tuple:
+def write_paper_check(results_dir, config: str, outdir=None, experiments=None) -> tuple:
     """Write ``paper/verdicts.{csv,md}``, ``paper/claims.{csv,md}`` and
     ``paper/tables/table{N}.{csv,md,tex}``; return (verdicts, claims)."""
-    verdicts, claims = check(results_dir, config)
+    verdicts, claims = check(results_dir, config, experiments)
     outdir = Path(outdir or Path(results_dir) / "paper")
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     verdicts.to_csv(outdir / "verdicts.csv", index=False)

@@ -25,7 +25,8 @@ def _paper_check(args):
     if not (Path(args.results) / "report").is_dir():
         raise FileNotFoundError(f"{args.results} has no report/ folder: run the workflow "
                                 "(make run, or snakemake --configfile ...) first.")
-    verdicts, claims = (write_paper_check if args.write else check)(args.results, args.config)
+    verdicts, claims = (write_paper_check if args.write else check)(
+        args.results, args.config, experiments=args.experiments)
     print(verdicts_markdown(verdicts, args.config))
     print(claims_markdown(claims, args.config))
 
@@ -259,6 +260,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="whose registered cells and claims (default: default)")
     p.add_argument("--write", action="store_true",
                    help="also write results/paper/ (verdicts, claims, the paper's tables)")
+    p.add_argument("--experiments", nargs="+", default=None,
+                   help="read these experiments' report folders only (default: every "
+                        "folder under report/)")
     p.set_defaults(func=_paper_check)
 
     p = sub.add_parser("radius", help="print one certified radius (Theorem 3.2; rate 0: Cohen)")

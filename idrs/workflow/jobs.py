@@ -217,7 +217,10 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                   "train_rate": meta["config"]["train_rate"],
                   # files written before bf16 training existed were trained in fp32
                   "train_precision": meta.get("train_precision", "fp32"), "sigma_b": sigma_b,
-                  "rate": float(rate), "k": -1 if k is None else int(k),
+                  "rate": float(rate),
+                  "sigma_max": np.nan if sigma_max is None else float(sigma_max),
+                  "sigma_mean": np.nan if sigma_mean is None else float(sigma_mean),
+                  "k": -1 if k is None else int(k),
                   "m": np.nan if m is None else float(m), "clamp": clamp or "",
                   "n0": int(n0), "alpha": float(alpha),
                   "noise_seed": int(seed), "shard_start": int(start),
@@ -253,12 +256,14 @@ def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title,
     file}) evaluated as ``evaluations`` ({method: sigma, rate, k, m, sigma_max,
     sigma_mean}) on a ``grid`` x ``grid`` lattice over the test points, ``n`` samples
     per lattice point. The circles are those of the first input-dependent method (the
-    first method's constant sigma otherwise)."""
+    first method's constant sigma otherwise). ``device`` "auto": CUDA where present."""
     import torch
 
     from ..engine.smoothing import smoothed_class
     from ..engine.train import load_model
     from ..results.figures import regions_figure, save
+    if device == "auto":  # the config's device: CUDA where present
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     ds = _dataset(spec)
     if ds.dim != 2:
         raise ValueError(f"decision regions need 2-D data; {ds.name} has dimension {ds.dim}.")
