@@ -13,7 +13,7 @@ import numpy as np
 
 
 def last_passing(h, lo, hi, h_lo, h_hi, *, rtol=1e-7, maxiter=200):
-    """Largest ``x`` in ``[lo, hi]`` with ``h(x) < 0``, to ``rtol`` relative, per element.
+    r"""Largest ``x`` in ``[lo, hi]`` with ``h(x) < 0``, to ``rtol`` relative, per element.
 
     Regula falsi with the Illinois modification (superlinear, and fast here because the
     functions searched are close to linear), falling back to bisection whenever a step
@@ -32,6 +32,8 @@ def last_passing(h, lo, hi, h_lo, h_hi, *, rtol=1e-7, maxiter=200):
     rtol : float
         Stop once ``hi - lo <= rtol * hi``, or once the bracket is below ``1e-12`` of
         its initial width (a root at ``lo`` itself, e.g. where nothing passes).
+    maxiter : int
+        Most steps per element before giving up.
 
     Returns
     -------
@@ -43,6 +45,29 @@ def last_passing(h, lo, hi, h_lo, h_hi, *, rtol=1e-7, maxiter=200):
     RuntimeError
         If a bracket has not converged after ``maxiter`` steps (which bisection alone
         would reach in about 60 steps, so this signals a broken ``h``).
+
+    Notes
+    -----
+    Each step tries, inside the bracket :math:`[a, b]` with values :math:`f_a < 0 \le
+    f_b`, the secant point
+
+    .. math:: x = b - f_b\,\frac{b - a}{f_b - f_a},
+
+    or the midpoint :math:`(a+b)/2` where :math:`x` is not finite or not strictly inside
+    :math:`(a, b)`, or where the previous step left more than half the bracket. Where
+    :math:`h(x) < 0` (evaluated, NaN counting as failure) :math:`x` becomes the new
+    :math:`a`, otherwise the new :math:`b`. Illinois: when the same end survives two
+    steps in a row, its stored value is halved, which pulls the next secant point across
+    the root and restores superlinear convergence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from idrs.certify._bracket import last_passing
+    >>> h = lambda x, i: x ** 2 - 2.0  # passes on [0, sqrt(2))
+    >>> x = last_passing(h, np.zeros(1), np.full(1, 2.0), np.full(1, -2.0), np.full(1, 2.0))
+    >>> bool(x[0] ** 2 < 2.0), round(float(x[0]), 5)
+    (True, 1.41421)
     """
     lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
     h_lo = np.array(h_lo, dtype=float)

@@ -34,12 +34,9 @@ def _check_counts(k, n, alpha):
 def clopper_pearson_lower(k, n, alpha):
     r"""One-sided :math:`(1-\alpha)` exact lower confidence bound of a binomial proportion.
 
-    .. math:: \underline{p} = B^{-1}(\alpha;\, k,\, n-k+1), \qquad \underline{p} = 0
-              \text{ if } k = 0,
-
-    where :math:`B^{-1}` is the beta quantile [1]_. With probability at least
-    :math:`1-\alpha` over the samples, the true proportion is at least the bound. This is
-    Cohen et al.'s ``proportion_confint(k, n, alpha=2*alpha, method="beta")[0]``.
+    The Clopper-Pearson bound [1]_: with probability at least :math:`1-\alpha` over the
+    samples, the true proportion is at least the bound. This is Cohen et al.'s
+    ``proportion_confint(k, n, alpha=2*alpha, method="beta")[0]`` [2]_.
 
     Parameters
     ----------
@@ -48,11 +45,39 @@ def clopper_pearson_lower(k, n, alpha):
     n : array_like of int
         Trials, ``n >= 1``.
     alpha : array_like of float
-        Level in (0, 1). Arguments broadcast.
+        Level in (0, 1). ``k``, ``n`` and ``alpha`` broadcast against each other.
 
     Returns
     -------
-    ndarray of float in [0, 1).
+    ndarray of float
+        The bound :math:`\underline{p}`, in [0, 1), with the broadcast shape of the
+        arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` or ``n`` is not an integer, ``k < 0``, ``n < 1``, ``k > n``, ``alpha``
+        is not in the open interval (0, 1), or any argument is NaN.
+
+    See Also
+    --------
+    clopper_pearson_upper : the upper bound.
+
+    Notes
+    -----
+    The bound is the beta quantile
+
+    .. math:: \underline{p} = B^{-1}(\alpha;\, k,\, n-k+1), \qquad \underline{p} = 0
+              \text{ if } k = 0,
+
+    where :math:`B^{-1}(q; a, b)` is the :math:`q`-quantile of the
+    :math:`\mathrm{Beta}(a, b)` law. Equivalently, :math:`\underline{p}` solves
+    :math:`P(X \ge k \mid \underline{p}) = \alpha` for :math:`X \sim
+    \mathrm{Binomial}(n, \underline{p})`, since that binomial tail is the regularized
+    incomplete beta function :math:`I_{\underline{p}}(k, n-k+1)`. With all successes,
+    :math:`k = n`, the bound is :math:`\alpha^{1/n}`: 0.99993 for Cohen et al.'s
+    :math:`n = 10^5`, :math:`\alpha = 0.001`, the largest :math:`\underline{p_A}` a
+    certificate can use.
 
     Examples
     --------
@@ -69,11 +94,49 @@ def clopper_pearson_lower(k, n, alpha):
 def clopper_pearson_upper(k, n, alpha):
     r"""One-sided :math:`(1-\alpha)` exact upper confidence bound of a binomial proportion.
 
-    .. math:: \overline{p} = B^{-1}(1-\alpha;\, k+1,\, n-k), \qquad \overline{p} = 1
-              \text{ if } k = n.
+    The Clopper-Pearson bound [1]_: with probability at least :math:`1-\alpha` over the
+    samples, the true proportion is at most the bound.
 
-    Computed through the beta survival-function inverse, so that a tiny ``alpha`` keeps
-    its digits. Same parameters as :func:`clopper_pearson_lower`.
+    Parameters
+    ----------
+    k : array_like of int
+        Successes, ``0 <= k <= n``.
+    n : array_like of int
+        Trials, ``n >= 1``.
+    alpha : array_like of float
+        Level in (0, 1). ``k``, ``n`` and ``alpha`` broadcast against each other.
+
+    Returns
+    -------
+    ndarray of float
+        The bound :math:`\overline{p}`, in (0, 1], with the broadcast shape of the
+        arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` or ``n`` is not an integer, ``k < 0``, ``n < 1``, ``k > n``, ``alpha``
+        is not in the open interval (0, 1), or any argument is NaN.
+
+    See Also
+    --------
+    clopper_pearson_lower : the lower bound, with the same parameters.
+
+    Notes
+    -----
+    .. math:: \overline{p} = B^{-1}(1-\alpha;\, k+1,\, n-k), \qquad \overline{p} = 1
+              \text{ if } k = n,
+
+    the solution of :math:`P(X \le k \mid \overline{p}) = \alpha`. It is computed
+    through the beta survival-function inverse, :math:`\overline{p} =
+    \mathrm{isf}_{\mathrm{Beta}(k+1,\,n-k)}(\alpha)`, so that a tiny ``alpha`` keeps
+    its digits. With no successes the bound is :math:`1 - \alpha^{1/n}`.
+
+    Examples
+    --------
+    >>> from idrs.certify.stats import clopper_pearson_upper
+    >>> float(clopper_pearson_upper(0, 100000, 0.001))  # 1 - 0.001 ** 1e-5
+    6.9075...e-05
     """
     k, n, alpha = _check_counts(k, n, alpha)
     with np.errstate(invalid="ignore"):
@@ -84,21 +147,44 @@ def clopper_pearson_upper(k, n, alpha):
 def predict_test(count_top, count_second, alpha):
     r"""Cohen et al.'s PREDICT decision: True where the top class may be returned.
 
-    The two-sided exact binomial test of :math:`H_0: p = 1/2` on ``count_top``
-    successes out of ``count_top + count_second`` trials rejects at level ``alpha``
-    (p-value :math:`\le \alpha`) [2]_ [3]_. Where it does not reject, PREDICT abstains.
-    Where both counts are zero there is nothing to test and the answer is False.
+    Where the test does not reject, PREDICT abstains. Where both counts are zero there
+    is nothing to test and the answer is False.
 
     Parameters
     ----------
     count_top, count_second : array_like of int
-        Counts of the most and second most frequent class, ``count_top >= count_second``.
+        Counts of the most and second most frequent class, ``count_top >= count_second
+        >= 0``; they broadcast against each other.
     alpha : float
         Level in (0, 1).
 
     Returns
     -------
     ndarray of bool
+        True where the test rejects, with the broadcast shape of the counts.
+
+    Raises
+    ------
+    ValueError
+        If a count is negative, not an integer or NaN, ``count_second > count_top``, or
+        ``alpha`` is not in the open interval (0, 1).
+
+    Notes
+    -----
+    The two-sided exact binomial test of :math:`H_0: p = 1/2` on
+    :math:`n_A` = ``count_top`` successes out of :math:`n_A + n_B` trials
+    (:math:`n_B` = ``count_second``) rejects at level :math:`\alpha` where its p-value
+    is :math:`\le \alpha` [2]_ [3]_. The p-value is SciPy's ``binomtest(n_A, n_A + n_B,
+    0.5).pvalue``, the sum of the probabilities of all outcomes no more likely than
+    :math:`n_A`; for :math:`n_B = 0` it is :math:`2 \cdot 2^{-n_A}`. Cohen et al. show
+    that PREDICT returns a class other than the smoothed classifier's with probability
+    at most :math:`\alpha`, by the rank-verification result of Hung and Fithian [3]_.
+
+    Examples
+    --------
+    >>> from idrs.certify.stats import predict_test
+    >>> predict_test([10, 8], [0, 2], 0.01).tolist()  # p = 2 / 2**10, then 0.109
+    [True, False]
     """
     top = check_array(count_top, "count_top", low=0, integer=True)
     second = check_array(count_second, "count_second", low=0, integer=True)

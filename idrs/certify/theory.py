@@ -29,6 +29,34 @@ def _check(p_a, dim):
 def table1_threshold(p_a, dim):
     r"""Theorem 2.4's threshold :math:`\sqrt{s}`, the ratio printed in Table 1.
 
+    Below it, no :math:`x_1` with :math:`\sigma_1 < \sigma_0` is certified [1]_.
+
+    Parameters
+    ----------
+    p_a : array_like
+        Lower confidence bound :math:`\underline{p_A}` of the top-class probability, in
+        [0, 1).
+    dim : array_like of int
+        Input dimension :math:`N \ge 1`. ``p_a`` and ``dim`` broadcast.
+
+    Returns
+    -------
+    ndarray of float
+        The threshold on :math:`\sigma_1/\sigma_0`, the broadcast shape of the
+        arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``p_a`` is outside [0, 1), ``dim`` is not an integer >= 1, or either is NaN.
+
+    See Also
+    --------
+    practical_threshold : where :math:`\xi_>(0) = 1/2` exactly, always above.
+    corollary_threshold : Corollary 2.5's simpler bound, always below.
+
+    Notes
+    -----
     :math:`s = \sigma_1^2/\sigma_0^2 < 1` solves
 
     .. math:: \log s + 1 - s = \frac{2\log(1-p_A)}{N}.
@@ -62,18 +90,89 @@ def table1_threshold(p_a, dim):
 def practical_threshold(p_a, dim):
     r"""The ratio :math:`\sigma_1/\sigma_0` at which :math:`\xi_>(0) = 1/2` (Figure 3).
 
+    Below it, :math:`\xi_>(a) \ge \xi_>(0) > 1/2` for every distance :math:`a`, so no
+    :math:`x_1` with that :math:`\sigma_1` is certified. Always above
+    :func:`table1_threshold`.
+
+    Parameters
+    ----------
+    p_a : array_like
+        Lower confidence bound :math:`\underline{p_A}` of the top-class probability, in
+        [0, 1).
+    dim : array_like of int
+        Input dimension :math:`N \ge 1`. ``p_a`` and ``dim`` broadcast.
+
+    Returns
+    -------
+    ndarray of float
+        The threshold on :math:`\sigma_1/\sigma_0`, the broadcast shape of the
+        arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``p_a`` is outside [0, 1), ``dim`` is not an integer >= 1, or either is NaN.
+
+    Notes
+    -----
     At :math:`a = 0` the worst-case ball is centred at :math:`x_0`, so
-    :math:`\xi_>(0) = \chi^2_N\big(\chi^2_{N,qf}(1-p_A)/s\big)` with central
-    :math:`\chi^2_N`, which equals 1/2 at :math:`s = \chi^2_{N,qf}(1-p_A) /
-    \operatorname{median}(\chi^2_N)`. Always above :func:`table1_threshold`.
+
+    .. math:: \xi_>(0) = \chi^2_N\big(\chi^2_{N,qf}(1-p_A)/s\big)
+
+    with central :math:`\chi^2_N` and :math:`s = \sigma_1^2/\sigma_0^2`, which equals
+    1/2 at
+
+    .. math:: s = \frac{\chi^2_{N,qf}(1-p_A)}{\operatorname{median}(\chi^2_N)}.
+
+    The ratio returned is :math:`\sqrt{s}`.
+
+    Examples
+    --------
+    >>> from idrs.certify.theory import practical_threshold
+    >>> round(float(practical_threshold(0.9, 784)), 4)  # Theorem 2.4: 0.9463
+    0.9678
     """
     p_a, dim = _check(p_a, dim)
     return np.sqrt(stats.chi2.ppf(1.0 - p_a, dim) / stats.chi2.ppf(0.5, dim))
 
 
 def corollary_threshold(p_a, dim):
-    r"""Corollary 2.5's simpler sufficient threshold
-    :math:`\sqrt{1 - 2\sqrt{-\log(1-p_A)/N}}` (0 where the root's argument is negative,
-    i.e. where the corollary excludes nothing). Below :func:`table1_threshold`."""
+    r"""Corollary 2.5's simpler sufficient threshold on :math:`\sigma_1/\sigma_0`.
+
+    Below it no :math:`x_1` with :math:`\sigma_1 < \sigma_0` is certified. Below
+    :func:`table1_threshold`.
+
+    Parameters
+    ----------
+    p_a : array_like
+        Lower confidence bound :math:`\underline{p_A}` of the top-class probability, in
+        [0, 1).
+    dim : array_like of int
+        Input dimension :math:`N \ge 1`. ``p_a`` and ``dim`` broadcast.
+
+    Returns
+    -------
+    ndarray of float
+        The threshold on :math:`\sigma_1/\sigma_0`, the broadcast shape of the
+        arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``p_a`` is outside [0, 1), ``dim`` is not an integer >= 1, or either is NaN.
+
+    Notes
+    -----
+    .. math:: \frac{\sigma_1}{\sigma_0} < \sqrt{1 - 2\sqrt{-\log(1-p_A)/N}}
+
+    implies "not certified". Where the root's argument is negative the corollary
+    excludes nothing and 0 is returned.
+
+    Examples
+    --------
+    >>> from idrs.certify.theory import corollary_threshold
+    >>> round(float(corollary_threshold(0.9, 784)), 4)
+    0.9443
+    """
     p_a, dim = _check(p_a, dim)
     return np.sqrt(np.maximum(1.0 - 2.0 * np.sqrt(-np.log1p(-p_a) / dim), 0.0))

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["knn_mean_distance", "save_distances", "load_distances", "DistanceMismatchError"]
 
-#: Unit roundoff of float64 and of float32 (round to nearest).
 #: float64 elements per block of gathered candidates: 8 MB on the CPU (cache-sized, 3x
 #: faster than 128 MB), 512 MB on a GPU (fewer, fuller kernels).
 _BLOCK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 26}
@@ -163,29 +162,18 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
                       use_gpu=True, margin=None, backend="auto", progress=False):
     r"""Mean Euclidean distance of each query to its ``k`` nearest reference points.
 
-    .. math:: \bar d_k(x) = \frac1k \sum_{i=1}^{k} \lVert x - x_{(i)} \rVert_2
+    .. math:: \bar d_k(x) = \frac1k \sum_{i=1}^{k} \lVert x - x_{(i)} \rVert_2,
 
-    A float32 search (:func:`_candidate_search`: FAISS's ``IndexFlatL2`` or a torch
-    GEMM) returns ``k + margin`` candidates per query; their distances are recomputed
-    in float64 from the data, by differences, and the k smallest are averaged. A query
-    is accepted only when the float32 search provably missed no closer point: its
-    squared distances :math:`|q|^2 + |y|^2 - 2q\cdot y` are off by at most
-    :math:`\eta = \gamma^{(32)}_{N+4}(\lVert q\rVert + \max_y\lVert y\rVert)^2`
-    (two norms and a dot product, each a sum of N products, then two additions; any
-    summation order), so every point not returned is at squared distance at least
-    :math:`t - \eta`, t the largest value returned. A query whose k-th candidate is not
-    provably below that (distances concentrate in high dimension; a few percent of
-    uniform random CIFAR-shaped queries) is decided by a float64 GEMM over the whole
-    reference set, whose error bound :math:`\gamma^{(64)}_{N+4}(\dots)^2` is small
-    enough to keep every point that could be among the k nearest. The result is within
-    :func:`idrs.certify.rounding.distance_error_bound` of the exact mean distance.
+    with :math:`x_{(i)}` the i-th nearest reference point. The neighbour set is exact
+    and the result is within :func:`idrs.certify.rounding.distance_error_bound` of the
+    exact mean distance (Notes).
 
     Parameters
     ----------
     queries : ndarray, shape (n, ...)
         float32 (other dtypes are converted to float32 first, which is then the input).
     reference : ndarray, shape (m, ...)
-        The un-augmented training set.
+        The un-augmented training set, with the queries' shape per point.
     k : int
         Neighbours, ``1 <= k <= m`` (``k <= m - 1`` with ``exclude_self``).
     exclude_self : bool
@@ -195,6 +183,8 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
         own neighbour; including it would add a zero distance and bias training-time
         sigma downwards. Only the point itself is dropped (by index): an exact duplicate
         elsewhere in the set is a different sample and counts.
+    batch_size : int, default 2048
+        Queries per float32 search.
     use_gpu : bool
         Search on the GPU when one is available.
     margin : int, optional
@@ -208,6 +198,50 @@ def knn_mean_distance(queries, reference, k, *, exclude_self=False, batch_size=2
     Returns
     -------
     ndarray of float64, shape (n,)
+        :math:`\tilde d_k` per query.
+
+    Raises
+    ------
+    ValueError
+        If queries and reference points differ in dimension, ``k`` is out of range,
+        ``exclude_self`` is set but the queries are not as many as the reference
+        points, or ``backend`` is unknown.
+    ImportError
+        If ``backend="faiss"`` and FAISS is not installed.
+
+    Notes
+    -----
+    A float32 search (:func:`_candidate_search`: FAISS's ``IndexFlatL2`` or a torch
+    GEMM) returns ``k + margin`` candidates per query; their distances are recomputed
+    in float64 from the data, by differences, and the k smallest are averaged. A query
+    is accepted only when the float32 search provably missed no closer point: its
+    squared distances :math:`|q|^2 + |y|^2 - 2q\cdot y` are off by at most
+
+    .. math:: \eta = \gamma^{(32)}_{N+4}\,(\lVert q\rVert + \max_y\lVert y\rVert)^2
+
+    (two norms and a dot product, each a sum of N products, then two additions; any
+    summation order; :math:`\gamma^{(32)}` uses the search's unit roundoff, coarser
+    where CUDA matmuls run in TF32 or bf16), so every point not returned is at squared
+    distance at least :math:`t - \eta`, t the largest value returned. The query is
+    accepted where the k-th float64 squared distance :math:`d^2_{(k)}` satisfies
+    :math:`d^2_{(k)}(1 + 2\gamma^{(64)}_{N+2}) \le t - \eta`. A query whose k-th
+    candidate is not provably below that (distances concentrate in high dimension; a
+    few percent of uniform random CIFAR-shaped queries) is decided by a float64 GEMM
+    over the whole reference set, whose error bound :math:`\gamma^{(64)}_{N+4}(\dots)^2`
+    is small enough to keep every point that could be among the k nearest (all within
+    twice that bound of the k-th value are recomputed by differences). The result is
+    within :func:`idrs.certify.rounding.distance_error_bound` of the exact mean
+    distance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from idrs.engine.knn import knn_mean_distance
+    >>> reference = np.array([[0, 0], [3, 4], [6, 8]], dtype=np.float32)
+    >>> knn_mean_distance(np.zeros((1, 2), np.float32), reference, 2, use_gpu=False)
+    array([2.5])
+    >>> knn_mean_distance(reference, reference, 1, exclude_self=True, use_gpu=False)
+    array([5., 5., 5.])
     """
     q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(len(queries), -1))
     ref = np.ascontiguousarray(np.asarray(reference, dtype=np.float32).reshape(len(reference), -1))
@@ -257,9 +291,33 @@ def save_distances(path, distances, *, dataset, split, k, train_fingerprint,
                    feature_error=None, feature_coefficient=0.0, knn_dim=None, features=""):
     """Write distances to Parquet atomically, with their provenance in the metadata.
 
-    With a feature map (:mod:`idrs.engine.features`): ``feature_error`` per point (the bound of
-    :func:`idrs.engine.features.feature_error`), its ``feature_coefficient``, the dimension
-    ``knn_dim`` the search ran in, and a description of the map."""
+    Parameters
+    ----------
+    path : str or path-like
+        The Parquet file, written through a temporary file and a rename.
+    distances : array_like, shape (n,)
+        Mean kNN distances, one per point of the split, in index order.
+    dataset, split : str
+        The data they belong to.
+    k : int
+        Neighbours averaged.
+    train_fingerprint : str
+        Fingerprint of the training (reference) set they were computed against.
+    feature_error : array_like, shape (n,), optional
+        With a feature map (:mod:`idrs.engine.features`): the error bound per point (of
+        :func:`idrs.engine.features.feature_error`); default zeros.
+    feature_coefficient : float, default 0
+        With a feature map: its ``feature_coefficient``.
+    knn_dim : int, optional
+        With a feature map: the dimension the search ran in.
+    features : str, default ""
+        With a feature map: a description of the map.
+
+    Notes
+    -----
+    The table has the columns ``index``, ``mean_distance`` and ``feature_error``; the
+    other arguments go into the file's metadata, which :func:`load_distances` checks.
+    """
     df = pd.DataFrame({"index": np.arange(len(distances), dtype=np.int64),
                        "mean_distance": np.asarray(distances, dtype=np.float64),
                        "feature_error": (np.zeros(len(distances)) if feature_error is None
@@ -272,10 +330,40 @@ def save_distances(path, distances, *, dataset, split, k, train_fingerprint,
 
 
 def load_distances(path, *, dataset, split, k, train_fingerprint, n=None, with_info=False):
-    """Read distances written by :func:`save_distances`, checking that they belong to
-    this dataset, split, k and training data (and, when given, have ``n`` rows).
-    ``with_info``: also return ``{"feature_error", "feature_coefficient", "knn_dim"}``
-    (zeros and None for distances in the input space)."""
+    """Read distances written by :func:`save_distances`, checking where they came from.
+
+    They must belong to this dataset, split, k and training data (and, when given, have
+    ``n`` rows).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The Parquet file.
+    dataset, split : str
+        The data expected.
+    k : int
+        Neighbours expected.
+    train_fingerprint : str
+        Fingerprint of the training set expected.
+    n : int, optional
+        Number of distances expected.
+    with_info : bool, default False
+        Also return ``{"feature_error", "feature_coefficient", "knn_dim"}`` (zeros and
+        None for distances in the input space).
+
+    Returns
+    -------
+    distances : ndarray of float64, shape (n,)
+    info : dict
+        Only with ``with_info``.
+
+    Raises
+    ------
+    DistanceMismatchError
+        If the file is missing or unreadable, was written for another dataset, split,
+        k or training set, or has other than ``n`` rows; the message names the fix
+        (rerun ``idrs knn``).
+    """
     try:
         df, meta = read_table(path, "rerun `idrs knn`")
     except TableError as err:

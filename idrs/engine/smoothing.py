@@ -36,12 +36,62 @@ SELECTION, ESTIMATION, PREDICTION = 0, 1, 2
 
 
 def sigma_as_sampled(sigma):
-    """sigma as the sampler draws noise with it: rounded to float32 (as float64)."""
+    r"""sigma as the sampler draws noise with it: rounded to float32 (as float64).
+
+    Parameters
+    ----------
+    sigma : array_like
+        Noise levels.
+
+    Returns
+    -------
+    ndarray of float64
+        ``sigma`` rounded to the nearest float32, the shape of ``sigma``.
+
+    Notes
+    -----
+    The sampler scales float32 noise by a float32 sigma, so the rounded value *is* the
+    sigma of the smoothed classifier. Rounding to nearest moves :math:`\log\sigma` by at
+    most :math:`-\log(1 - 2^{-24})` = :data:`SIGMA_ROUNDING`.
+
+    Examples
+    --------
+    >>> from idrs.engine.smoothing import sigma_as_sampled
+    >>> float(sigma_as_sampled(0.1))
+    0.10000000149011612
+    """
     return np.asarray(sigma, dtype=np.float32).astype(np.float64)
 
 
 def noise_seed(seed: int, index: int, stage: int) -> int:
-    """A 63-bit generator seed for one (seed, test index, stage)."""
+    r"""A 63-bit generator seed for one (seed, test index, stage).
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    index : int
+        Dataset index of the input.
+    stage : int
+        ``SELECTION`` (0), ``ESTIMATION`` (1) or ``PREDICTION`` (2).
+
+    Returns
+    -------
+    int
+        A seed in :math:`[0, 2^{63})` for ``torch.Generator.manual_seed``.
+
+    Notes
+    -----
+    NumPy's ``SeedSequence([seed, index, stage])`` hashes the triple; its first two
+    32-bit words, high word first, masked to 63 bits, are the seed. Distinct triples
+    thus get unrelated noise streams, and an input's noise depends on nothing else.
+
+    Examples
+    --------
+    >>> from idrs.engine.smoothing import ESTIMATION, noise_seed
+    >>> noise_seed(0, 5, ESTIMATION)  # test index 5's estimation noise under seed 0
+    6725486734660502932
+    """
     state = np.random.SeedSequence([int(seed), int(index), int(stage)]).generate_state(2)
     return int((int(state[0]) << 32 | int(state[1])) & ((1 << 63) - 1))
 
@@ -59,10 +109,33 @@ SMALL_INPUT, SMALL_INPUT_CUDA_BATCH = 1024, 16_384
 
 
 def default_batch_size(device, dim=1) -> int:
-    """Samples per forward pass when none is given: :data:`BATCH_SIZE` by device type
-    (on CUDA :data:`SMALL_INPUT_CUDA_BATCH` for inputs of at most :data:`SMALL_INPUT`
-    elements), capped at :data:`BATCH_ELEMENTS` elements of inputs of ``dim`` elements
-    each."""
+    """Samples per forward pass when none is given.
+
+    :data:`BATCH_SIZE` by device type (on CUDA :data:`SMALL_INPUT_CUDA_BATCH` for inputs
+    of at most :data:`SMALL_INPUT` elements), capped at :data:`BATCH_ELEMENTS` elements
+    of inputs of ``dim`` elements each.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        Where the forward passes run; a device type other than ``cuda`` gets the CPU's
+        size.
+    dim : int, default 1
+        Elements per input.
+
+    Returns
+    -------
+    int
+        The batch size, at least 1.
+
+    Examples
+    --------
+    >>> from idrs.engine.smoothing import default_batch_size
+    >>> default_batch_size("cpu", 3072), default_batch_size("cuda", 784)
+    (1000, 16384)
+    >>> default_batch_size("cuda", 3 * 224 * 224)  # 2**27 // 150528 elements
+    891
+    """
     kind = torch.device(device).type
     size = BATCH_SIZE.get(kind, BATCH_SIZE["cpu"])
     if kind == "cuda" and int(dim) <= SMALL_INPUT:
@@ -73,7 +146,7 @@ def default_batch_size(device, dim=1) -> int:
 @torch.inference_mode()
 def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=None,
                   amp=False, channels_last=None, progress=None):
-    """How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
+    r"""How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
 
     Parameters
     ----------
@@ -87,6 +160,12 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         Dataset indices of the inputs: they seed the noise.
     n : int
         Samples per input.
+    seed : int
+        The run's seed (:func:`noise_seed`).
+    stage : int
+        ``SELECTION``, ``ESTIMATION`` or ``PREDICTION``: each draws its own noise.
+    num_classes : int
+        Number of classes; the model must return this many logits.
     batch_size : int or None
         Samples per forward pass; None: :func:`default_batch_size`. Every forward pass
         is full but the call's last: the noise of consecutive inputs shares batches. On
@@ -105,6 +184,21 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     Returns
     -------
     ndarray of int64, shape (m, num_classes)
+        Counts of the argmax of the logits; each row sums to ``n``.
+
+    Raises
+    ------
+    ValueError
+        If the model returns other than ``num_classes`` logits.
+
+    Notes
+    -----
+    Input ``j``'s noise :math:`\varepsilon \sim \mathcal N(0, I)` comes from its own
+    generator, seeded by :func:`noise_seed` of ``(seed, indices[j], stage)``, drawn in
+    chunks of ``max(1, min(n, NOISE_ELEMENTS // dim))`` samples; the base classifier sees
+    ``x_j + sigma_j * eps`` formed in float32 with float32 ``sigma_j``. The counts of an
+    input therefore do not depend on the other inputs of the call, on the batch size or
+    on the shard boundaries (on one device: CPU and CUDA generators differ).
     """
     device = x.device
     m, shape = len(x), tuple(x.shape[1:])
@@ -166,7 +260,7 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
 def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
             batch_size=None, amp=False, channels_last=None, knn_distance=None,
             sigma_slack=0.0, clamp=None, progress=False):
-    """Cohen et al.'s CERTIFY for every input; one record (row) per input.
+    r"""Cohen et al.'s CERTIFY for every input; one record (row) per input.
 
     The top class is selected on ``n0`` samples, its probability bounded below on ``n``
     fresh samples by Clopper-Pearson at level ``alpha``; abstain (``predict = -1``,
@@ -174,15 +268,42 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     ``sigma * Phi^-1(p_A)`` when ``rate`` is 0, and the Theorem 3.2 radius of an
     r-semi-elastic sigma(x) with ``r = rate`` otherwise (``sigma`` then holds sigma(x)).
 
-    sigma is rounded to float32 once, here: that is the value the noise is drawn with,
-    so it is also the value the radius uses and the record shows. With ``rate > 0``
-    the certificate's band of sigma(x1) is widened by ``sigma_slack`` (the caller's
-    bound on how far the sigma(x) it computed is from r-semi-elastic, see
-    :func:`idrs.certify.sigma.log_sigma_slack`) plus the float32 rounding at both ends
-    (:data:`SIGMA_ROUNDING`), so the certificate holds for sigma(x) as computed.
-    ``clamp`` (``"mnist"``, ``"cifar10"``) certifies with the paper's Appendix D clamp
-    instead of the exact radius, to reproduce the paper's numbers as printed.
-    ``progress``: report samples done, with rate and ETA (:class:`idrs.engine.progress.Progress`).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Base classifier on the device where sampling happens, in eval mode.
+    x : Tensor, shape (m, ...)
+        Inputs, on the model's device.
+    labels : array_like of int, shape (m,)
+        True classes (for the ``correct`` column).
+    indices : array_like of int, shape (m,)
+        Dataset indices of the inputs: they seed the noise.
+    sigma : array_like, shape (m,) or scalar
+        Noise level per input: sigma(x) with ``rate > 0``, else a constant.
+    n0 : int
+        Selection samples per input.
+    n : int
+        Estimation samples per input.
+    alpha : float
+        Level in (0, 1): a certificate is wrong with probability at most ``alpha``.
+    num_classes : int
+        Number of classes of the base classifier.
+    seed : int, default 0
+        The run's seed (:func:`noise_seed`).
+    rate : float, default 0
+        Semi-elasticity r of sigma(x); 0: constant sigma, Cohen's radius.
+    batch_size, amp, channels_last
+        As in :func:`sample_counts`.
+    knn_distance : array_like, shape (m,), optional
+        Mean kNN distances that sigma(x) came from, copied to the records.
+    sigma_slack : array_like, default 0
+        The caller's bound on how far the sigma(x) it computed is from r-semi-elastic
+        (:func:`idrs.certify.sigma.log_sigma_slack`), in log space.
+    clamp : {None, "mnist", "cifar10"}, optional
+        Certify with the paper's Appendix D clamp instead of the exact radius, to
+        reproduce the paper's numbers as printed.
+    progress : bool, default False
+        Report samples done, with rate and ETA (:class:`idrs.engine.progress.Progress`).
 
     Returns
     -------
@@ -193,6 +314,31 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         input: the call's sampling time divided evenly among its inputs, since inputs
         share forward passes (Cohen's files time each image alone). ``radius_time`` is
         the seconds of this input's own radius computation.
+
+    Raises
+    ------
+    ValueError
+        If the model returns other than ``num_classes`` logits, ``alpha`` is not in
+        (0, 1), or :func:`idrs.certify.radius.idrs_radius` rejects its arguments (for
+        example an unknown ``clamp``).
+
+    Notes
+    -----
+    With :math:`n_A` the count of the selected class among the ``n`` estimation samples,
+
+    .. math:: \underline{p_A} = B^{-1}(\alpha;\, n_A,\, n-n_A+1), \qquad
+              R = \sigma\,\Phi^{-1}(\underline{p_A}) \text{ (rate 0)},
+
+    (:func:`idrs.certify.stats.clopper_pearson_lower`,
+    :func:`idrs.certify.radius.cohen_radius`), or with ``rate > 0``
+    :func:`idrs.certify.radius.idrs_radius` of :math:`\underline{p_A}`, sigma, r, the
+    input dimension and the slack :math:`\delta` below.
+
+    sigma is rounded to float32 once, here: that is the value the noise is drawn with,
+    so it is also the value the radius uses and the record shows. With ``rate > 0``
+    the certificate's band of sigma(x1) is widened by ``sigma_slack`` plus the float32
+    rounding at both ends, :math:`\delta` = ``sigma_slack`` + 2 :data:`SIGMA_ROUNDING`,
+    so the certificate holds for sigma(x) as computed.
     """
     started = time.perf_counter()
     sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
@@ -230,8 +376,53 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
 
 def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
             batch_size=None, amp=False, channels_last=None):
-    """Cohen et al.'s PREDICT: the top class where the two-sided binomial test of the two
-    largest counts rejects equality at level ``alpha``, otherwise abstain (-1)."""
+    """Cohen et al.'s PREDICT: the top class, or abstain (-1) where the test does not reject.
+
+    The test is the two-sided binomial test of the two largest counts' equality at
+    level ``alpha`` (:func:`idrs.certify.stats.predict_test`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Base classifier on the device where sampling happens, in eval mode.
+    x : Tensor, shape (m, ...)
+        Inputs, on the model's device.
+    labels : array_like of int, shape (m,)
+        True classes (for the ``correct`` column).
+    indices : array_like of int, shape (m,)
+        Dataset indices of the inputs: they seed the noise.
+    sigma : array_like, shape (m,) or scalar
+        Noise level per input.
+    n : int
+        Samples per input.
+    alpha : float
+        Level in (0, 1): a class other than the smoothed classifier's is returned with
+        probability at most ``alpha``.
+    num_classes : int
+        Number of classes of the base classifier.
+    seed : int, default 0
+        The run's seed (:func:`noise_seed`).
+    batch_size, amp, channels_last
+        As in :func:`sample_counts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cohen's columns ``idx label predict correct time``, then ``sigma`` (as given).
+        ``time`` is the call's wall time divided evenly among its inputs.
+
+    Raises
+    ------
+    ValueError
+        If the model returns other than ``num_classes`` logits or ``alpha`` is not in
+        (0, 1).
+
+    Notes
+    -----
+    The top two classes are the two largest of the ``n`` counts (ties broken towards
+    the lower class index). The noise is drawn at stage ``PREDICTION``, independent of
+    :func:`certify`'s.
+    """
     started = time.perf_counter()
     sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (len(x),))
     indices = np.asarray(indices, dtype=np.int64)
@@ -251,9 +442,37 @@ def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,
 
 
 def smoothed_class(model, x, sigma, *, n, num_classes, seed=0, batch_size=None):
-    """The smoothed classifier's class, the most frequent of ``n`` noisy predictions
-    (no test, no abstention: for drawing decision regions). Input ``j`` is seeded by
-    ``j``."""
+    """The smoothed classifier's class: the most frequent of ``n`` noisy predictions.
+
+    No test and no abstention: for drawing decision regions.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Base classifier on the device where sampling happens, in eval mode.
+    x : Tensor, shape (m, ...)
+        Inputs, on the model's device.
+    sigma : array_like, shape (m,) or scalar
+        Noise level per input (rounded to float32, :func:`sigma_as_sampled`).
+    n : int
+        Samples per input.
+    num_classes : int
+        Number of classes of the base classifier.
+    seed : int, default 0
+        The run's seed; input ``j`` is seeded by ``j`` (:func:`noise_seed`).
+    batch_size : int, optional
+        As in :func:`sample_counts`.
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        The most frequent class (the lowest index among ties).
+
+    Raises
+    ------
+    ValueError
+        If the model returns other than ``num_classes`` logits.
+    """
     sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
     counts = sample_counts(model, x, sigma, np.arange(len(x)), n, stage=PREDICTION,
                            seed=seed, num_classes=num_classes, batch_size=batch_size)

@@ -49,8 +49,9 @@ def test_never_above_cohen_never_nan_and_positive_up_to_imagenet_size(dim):
 
 
 def test_matches_independent_stable_evaluator():
-    # T = R / sigma0 from the stable quadrature evaluator of ../shared/notes/numerics.md
-    # (section 3.4), printed to 4 decimals: an implementation that shares nothing with ours.
+    # T = R / sigma0 (p_A, rho = r sigma0, N, T) from an independent stable quadrature
+    # evaluator, printed to 4 decimals: an implementation that shares nothing with ours.
+    # Values and method: tests/REFERENCES.md, "Radii of an independent evaluator".
     cases = [(0.99, 0.0025, 3072, 2.2828), (0.9, 6e-4, 150528, 1.2173),
              (0.6, 0.01, 150528, 0.0454), (0.6, 6e-4, 784, 0.2533),
              (0.99999, 0.01, 3072, 3.3424), (0.9999, 0.005, 784, 3.6474)]
@@ -91,7 +92,8 @@ def test_clamp_never_gives_a_larger_radius(clamp):
         clamped = idrs_radius(p_a, sigma, rate, dim, clamp=clamp)
         # equal where the clamp is inactive at the radius, up to the search tolerance
         assert (clamped <= idrs_radius(p_a, sigma, rate, dim) * (1 + 2 * RADIUS_RTOL)).all()
-    # the clamp is what destroys ImageNet-sized certificates (numerics.md section 3.4)
+    # the clamp is what destroys ImageNet-sized certificates: at p_A = 0.6 its
+    # sigma_t = 0.9989 lies below the practical threshold 0.99954 (tests/REFERENCES.md)
     assert idrs_radius(0.6, 0.25, 0.01, 150528, clamp="cifar10") == 0
 
 

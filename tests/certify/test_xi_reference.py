@@ -1,6 +1,7 @@
 """xi_> and xi_< against the mpmath Poisson-series reference (tests/certify/mp_reference).
 
-Tolerance: 1e-9 absolute, the issue's requirement; the measured error is about 1e-13.
+Tolerance: 1e-9 absolute, the accuracy required of xi (tests/REFERENCES.md); the
+measured error is about 1e-13.
 It must stay well below idrs.certify.radius.XI_ALLOWANCE (1e-7), the allowance of the
 conservative mode, which is asserted separately.
 """

@@ -1,5 +1,6 @@
 """sigma(x) as the smoothed classifier computes it is semi-elastic up to the slack the
-certificate uses (issue: soundness of sigma(x) as computed).
+certificate uses (:func:`idrs.certify.sigma.log_sigma_slack`): the certificate is sound
+for sigma(x) as computed, not only for the exact sigma(x) of Equation 1.
 
 The pairs are nearby float32 inputs: tiny random steps, steps along the gradient of the
 kNN distance (the direction that changes it fastest), and pairs on either side of a
