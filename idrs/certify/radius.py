@@ -345,6 +345,34 @@ def clamp_sigma_t(p_b, clamp):
     return np.clip(sigma_t, 1e-3, 1.0)
 
 
+def _band_max(xi_extreme, p, alpha):
+    """A term of the separate-p_B statistic bounded over sigma1's whole band: the larger
+    of its value at the band's far end and at kappa = 1 (Cohen's half-space).
+    ``np.maximum`` propagates NaN, which must mean "not certified"."""
+    return np.maximum(xi_extreme, special.ndtr(special.ndtri(p) + alpha))
+
+
+def _side_statistic(alpha, side, rho, delta, log_sigma_t, dim, p_a, p_b, threshold):
+    """The statistic of :func:`idrs_radius` at radius ``alpha`` (units of sigma0) on one
+    side of sigma0: negative where certified, NaN where not (it propagates).
+
+    ``side`` +1: sigma1 = sigma0 e^{+rho alpha + delta}, clamped to sigma0 / sigma_t;
+    -1: sigma1 = sigma0 e^{-rho alpha - delta}, clamped to sigma_t sigma0 (``log_sigma_t``
+    is log sigma_t, 0 without a clamp). ``p_b`` None: p_B = 1 - p_A (Theorem 3.2);
+    otherwise each term is bounded by its values at the band's ends (Appendix B.5).
+    Arrays broadcast.
+    """
+    if side < 0:
+        log_kappa = np.minimum(-rho * alpha - delta, log_sigma_t)
+    else:
+        log_kappa = np.maximum(rho * alpha + delta, -log_sigma_t)
+    xi = _xi(alpha, log_kappa, dim, 1.0 - p_a)
+    if p_b is not None:
+        xi_b = _band_max(_xi(alpha, log_kappa, dim, p_b), p_b, alpha)
+        xi = 0.5 * (xi_b + np.maximum(_band_max(xi, 1.0 - p_a, alpha), 0.5))
+    return special.ndtri(xi) - threshold
+
+
 def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True, slack=0.0):
     r"""Certified radius of input-dependent smoothing with an r-semi-elastic :math:`\sigma(x)`.
 
@@ -504,35 +532,23 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True,
     allowance = XI_ALLOWANCE if conservative else 0.0
     threshold = special.ndtri(0.5 - allowance)
 
-    def statistic(side):
-        def h(alpha, idx):
-            if side < 0:  # sigma1 = sigma0 e^{-rho alpha - delta}, clamped to sigma_t sigma0
-                log_kappa = np.minimum(-rho[idx] * alpha - delta[idx], log_sigma_t[idx])
-            else:         # sigma1 = sigma0 e^{+rho alpha + delta}, clamped to sigma0 / sigma_t
-                log_kappa = np.maximum(rho[idx] * alpha + delta[idx], -log_sigma_t[idx])
-            xi = _xi(alpha, log_kappa, n[idx], 1.0 - pa[idx])
-            if separate:  # each term bounded by its values at the band's ends
-                def band_max(xi_extreme, p):  # kappa = 1 end: Cohen's half-space
-                    # np.maximum propagates NaN, which must mean "not certified"
-                    return np.maximum(xi_extreme, special.ndtr(special.ndtri(p) + alpha))
-                xi_b = band_max(_xi(alpha, log_kappa, n[idx], pb[idx]), pb[idx])
-                xi = 0.5 * (xi_b + np.maximum(band_max(xi, 1.0 - pa[idx]), 0.5))
-            return special.ndtri(xi) - threshold  # NaN propagates: "not certified"
-        return h
+    def h(alpha, idx, side):
+        return _side_statistic(alpha, side, rho[idx], delta[idx], log_sigma_t[idx], n[idx],
+                               pa[idx], pb[idx] if separate else None, threshold)
 
     everything = np.arange(todo.size)
     lo = np.zeros(todo.size)
     alpha = np.maximum(np.minimum(cohen.ravel()[todo], ALPHA_MAX), np.finfo(float).tiny)
     for side in (+1, -1):  # the radius is the smaller of the two sides' radii
-        h = statistic(side)
-        h_lo = h(lo, everything)
-        h_hi = h(alpha, everything)
+        h_lo = h(lo, everything, side)
+        h_hi = h(alpha, everything, side)
         # Already certified at the bracket's top: keep it. Not even at 0 (possible with
         # a clamp): no certificate. Otherwise search in between.
         alpha = np.where(h_hi < 0, alpha, np.where(h_lo < 0, alpha, 0.0))
         sel = np.flatnonzero(~(h_hi < 0) & (h_lo < 0))
         if sel.size:
-            alpha[sel] = last_passing(lambda x, i, h=h, sel=sel: h(x, sel[i]), lo[sel], alpha[sel],
-                                      h_lo[sel], h_hi[sel], rtol=RADIUS_RTOL)
+            alpha[sel] = last_passing(lambda x, i, side=side, sel=sel: h(x, sel[i], side),
+                                      lo[sel], alpha[sel], h_lo[sel], h_hi[sel],
+                                      rtol=RADIUS_RTOL)
     out.reshape(-1)[todo] = sigma0.ravel()[todo] * alpha
     return out.reshape(shape)

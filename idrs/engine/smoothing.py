@@ -14,6 +14,7 @@ boundaries or the batch size.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ from ..certify.radius import cohen_radius, idrs_radius
 from ..certify.stats import clopper_pearson_lower, predict_test
 from .progress import Progress
 
-__all__ = ["ABSTAIN", "sample_counts", "default_batch_size", "certify", "predict", "smoothed_class",
-           "sigma_as_sampled", "SIGMA_ROUNDING"]
+__all__ = ["ABSTAIN", "sample_counts", "packing", "default_batch_size", "certify", "predict",
+           "smoothed_class", "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
 #: Elements per noise draw (chunks of max(1, NOISE_ELEMENTS // dim) samples).
@@ -143,6 +144,68 @@ def default_batch_size(device, dim=1) -> int:
     return max(1, min(size, BATCH_ELEMENTS // max(1, int(dim))))
 
 
+class Draw(NamedTuple):
+    """Draw ``size`` noise samples of input ``slot`` (``first``: its generator starts)."""
+
+    slot: int
+    size: int
+    first: bool
+
+
+class Copy(NamedTuple):
+    """Rows ``lo:hi`` of the last draw go to batch rows ``row:row + hi - lo``."""
+
+    slot: int
+    lo: int
+    hi: int
+    row: int
+
+
+class Forward(NamedTuple):
+    """The batch holds ``rows`` filled rows: run the base classifier on it."""
+
+    rows: int
+
+
+def packing(m, n, batch_size, chunk):
+    """How :func:`sample_counts` packs ``n`` noise samples of each of ``m`` inputs into
+    forward passes of ``batch_size`` rows.
+
+    Parameters
+    ----------
+    m, n : int
+        Inputs, and samples per input.
+    batch_size : int
+        Rows per forward pass.
+    chunk : int
+        Samples per noise draw (an input's last draw may be smaller).
+
+    Yields
+    ------
+    Draw, Copy or Forward
+        In order: each input's noise is drawn chunk by chunk from its own generator;
+        each draw is copied into the batch, straddling batches where it must; a batch
+        is run as soon as it is full, and once more at the end for the rest. So the
+        noise of consecutive inputs shares batches, every forward pass but the last is
+        full, and every sample lands in exactly one row (tested without a model).
+    """
+    filled = 0
+    for slot in range(m):
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            yield Draw(slot, size, start == 0)
+            lo = 0
+            while lo < size:  # a draw may straddle batches
+                take = min(size - lo, batch_size - filled)
+                yield Copy(slot, lo, lo + take, filled)
+                filled, lo = filled + take, lo + take
+                if filled == batch_size:
+                    yield Forward(filled)
+                    filled = 0
+    if filled:
+        yield Forward(filled)
+
+
 @torch.inference_mode()
 def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=None,
                   amp=False, channels_last=None, progress=None):
@@ -236,24 +299,19 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
         if progress is not None:
             progress.update(rows)
 
-    filled = 0
-    for slot in range(m):
-        gen = torch.Generator(device=device).manual_seed(noise_seed(seed, indices[slot], stage))
-        remaining = n
-        while remaining:
-            c = min(chunk, remaining)
-            draw = torch.randn((c, *shape), generator=gen, device=device)
-            remaining -= c
-            while c:  # a chunk may straddle batches
-                take = min(c, batch_size - filled)
-                noise[filled:filled + take] = draw[len(draw) - c:len(draw) - c + take]
-                owner[filled:filled + take] = slot
-                filled, c = filled + take, c - take
-                if filled == batch_size:
-                    forward(filled)
-                    filled = 0
-    if filled:
-        forward(filled)
+    gen = draw = None
+    for step in packing(m, n, batch_size, chunk):
+        match step:
+            case Draw(slot, size, first):
+                if first:
+                    gen = torch.Generator(device=device).manual_seed(
+                        noise_seed(seed, indices[slot], stage))
+                draw = torch.randn((size, *shape), generator=gen, device=device)
+            case Copy(slot, lo, hi, row):
+                noise[row:row + hi - lo] = draw[lo:hi]
+                owner[row:row + hi - lo] = slot
+            case Forward(rows):
+                forward(rows)
     return counts.reshape(m, num_classes).cpu().numpy()
 
 

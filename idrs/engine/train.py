@@ -37,7 +37,7 @@ from .train_config import COMPILE_MODES, TrainConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "train", "load_model", "CheckpointError"]
+__all__ = ["TrainConfig", "train", "train_one_epoch", "evaluate", "load_model", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -128,23 +128,97 @@ def _deterministic_kernels(enabled):
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
+def _noise_levels(config, n, train_distances):
+    """sigma of each training point: constant, or Equation 1 at the training rate."""
+    if config.train_rate <= 0:
+        return np.full(n, config.sigma_train)
+    if train_distances is None or len(train_distances) != n:
+        raise ValueError("train_rate > 0 needs the kNN distances of every training point "
+                         "(idrs knn --split train).")
+    return config.sigma_train * np.exp(config.train_rate * (np.asarray(train_distances)
+                                                             - config.train_m))
+
+
+@dataclasses.dataclass
+class _State:
+    """What a checkpoint restores: weights, optimiser, schedule and every RNG."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    order_gen: torch.Generator
+    noise_gen: torch.Generator
+
+    def save(self, path, epoch, config_dict, dataset_name):
+        rng = {"order": self.order_gen.get_state(), "noise": self.noise_gen.get_state(),
+               "torch": torch.get_rng_state()}
+        _atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                      "scheduler": self.scheduler.state_dict(), "rng": rng, "epoch": epoch,
+                      "config": config_dict, "dataset": dataset_name}, path)
+
+    def resume(self, path, config_dict, dataset_name) -> int:
+        """Restore the checkpoint at ``path`` of the same configuration; the next epoch."""
+        state = _load(path, "checkpoint", f"delete it to train {path.parent} from scratch.")
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        # a checkpoint written before a field existed was trained with its default
+        old = {**defaults, **(state.get("config") or {}), "dataset": state.get("dataset")}
+        new = {**config_dict, "dataset": dataset_name}
+        differ = [f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
+                  for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        if differ:
+            raise CheckpointError(
+                f"checkpoint {path} belongs to another run ({'; '.join(differ)}); "
+                "delete it or choose another output folder.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.order_gen.set_state(state["rng"]["order"])
+        self.noise_gen.set_state(state["rng"]["noise"])
+        torch.set_rng_state(state["rng"]["torch"])
+        return state["epoch"] + 1
+
+
+def train_one_epoch(step_model, state, x_train, y_train, sigma_t, config, *, augmentation,
+                    layout, autocast, shown, epoch):
+    """One pass over the training set in the order of ``state.order_gen``, each batch
+    with Gaussian noise of its points' sigma (after crop/flip where ``augmentation``);
+    returns (mean loss, accuracy) on the noisy batches."""
+    n, device = len(x_train), x_train.device
+    shape = (-1,) + (1,) * (x_train.dim() - 1)
+    state.model.train()
+    perm = torch.randperm(n, generator=state.order_gen).to(device)
+    # accumulated on the device: no host round trip per batch
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    loss_fn = nn.CrossEntropyLoss()
+    for start in range(0, n, config.batch_size):
+        idx = perm[start:start + config.batch_size]
+        x = x_train[idx]
+        if augmentation == "crop_flip":
+            x = crop_flip(x, state.noise_gen)
+        noise = torch.randn(x.shape, generator=state.noise_gen, device=device)
+        x = (x + noise * sigma_t[idx].reshape(shape)).contiguous(memory_format=layout)
+        with autocast():
+            logits = step_model(x)
+            loss = loss_fn(logits, y_train[idx])
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        total_loss += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y_train[idx]).sum()
+        shown.update(1, epoch=epoch + 1)
+    return float(total_loss) / n, int(correct) / n
+
+
 def _train(dataset, outdir, config, train_distances, device, progress):
     outdir.mkdir(parents=True, exist_ok=True)
     final, ckpt_path = outdir / "model.pth", outdir / "checkpoint.pth"
     metrics = outdir / "metrics.csv"
     n = len(dataset.x_train)
-    if config.train_rate > 0:
-        if train_distances is None or len(train_distances) != n:
-            raise ValueError("train_rate > 0 needs the kNN distances of every training point "
-                             "(idrs knn --split train).")
-        sigmas = config.sigma_train * np.exp(config.train_rate * (np.asarray(train_distances)
-                                                                   - config.train_m))
-    else:
-        sigmas = np.full(n, config.sigma_train)
+    sigmas = _noise_levels(config, n, train_distances)
     x_train = torch.as_tensor(dataset.x_train, device=device)
     y_train = torch.as_tensor(dataset.y_train, device=device)
     sigma_t = torch.as_tensor(sigmas, dtype=torch.float32, device=device)
-    shape = (-1,) + (1,) * (x_train.dim() - 1)
 
     torch.manual_seed(config.seed)
     model = build_model(config.arch, dataset.shape, dataset.num_classes, dataset.mean,
@@ -160,75 +234,36 @@ def _train(dataset, outdir, config, train_distances, device, progress):
                                       enabled=precision == "bf16")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.gamma)
-    order_gen = torch.Generator().manual_seed(config.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    state = _State(model, optimizer,
+                   torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.gamma),
+                   torch.Generator().manual_seed(config.seed),
+                   torch.Generator(device=device).manual_seed(config.seed + 1))
     start_epoch = 0
     config_dict = dataclasses.asdict(config)
     if ckpt_path.exists():
-        state = _load(ckpt_path, "checkpoint", f"delete it to train {outdir} from scratch.")
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        # a checkpoint written before a field existed was trained with its default
-        old = {**defaults, **(state.get("config") or {}), "dataset": state.get("dataset")}
-        new = {**config_dict, "dataset": dataset.name}
-        differ = [f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
-                  for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-        if differ:
-            raise CheckpointError(
-                f"checkpoint {ckpt_path} belongs to another run ({'; '.join(differ)}); "
-                "delete it or choose another output folder.")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        order_gen.set_state(state["rng"]["order"])
-        noise_gen.set_state(state["rng"]["noise"])
-        torch.set_rng_state(state["rng"]["torch"])
-        start_epoch = state["epoch"] + 1
+        start_epoch = state.resume(ckpt_path, config_dict, dataset.name)
         log.info("resuming %s at epoch %d", outdir, start_epoch)
     elif metrics.exists():
         metrics.unlink()  # rows of a run whose checkpoint is gone would be stale
-    loss_fn = nn.CrossEntropyLoss()
     steps = -(-n // config.batch_size)
     shown = Progress((config.epochs - start_epoch) * steps, "train", "batches",
                      enabled=progress is not False)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=order_gen).to(device)
-        # accumulated on the device: no host round trip per batch
-        total_loss = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for start in range(0, n, config.batch_size):
-            idx = perm[start:start + config.batch_size]
-            x = x_train[idx]
-            if dataset.augmentation == "crop_flip":
-                x = crop_flip(x, noise_gen)
-            noise = torch.randn(x.shape, generator=noise_gen, device=device)
-            x = (x + noise * sigma_t[idx].reshape(shape)).contiguous(memory_format=layout)
-            with autocast():
-                logits = step_model(x)
-                loss = loss_fn(logits, y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == y_train[idx]).sum()
-            shown.update(1, epoch=epoch + 1)
+        loss, acc = train_one_epoch(step_model, state, x_train, y_train, sigma_t, config,
+                                    augmentation=dataset.augmentation, layout=layout,
+                                    autocast=autocast, shown=shown, epoch=epoch)
         lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        state.scheduler.step()
         with autocast():
             test_acc, noisy_acc = evaluate(model, dataset, config.sigma_train, device,
                                            seed=config.seed + 1000 + epoch)
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(total_loss) / n,
-               "train_acc": int(correct) / n, "test_acc": test_acc, "test_acc_noisy": noisy_acc,
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
+               "test_acc": test_acc, "test_acc_noisy": noisy_acc,
                "seconds": round(time.perf_counter() - started, 3), "precision": precision}
-        shown.note(f"epoch {epoch + 1}/{config.epochs} loss {row['train_loss']:.4f} "
+        shown.note(f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f} "
                    f"test {test_acc:.4f} noisy {noisy_acc:.4f} ({row['seconds']:.0f} s)")
-        rng = {"order": order_gen.get_state(), "noise": noise_gen.get_state(),
-               "torch": torch.get_rng_state()}
-        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "rng": rng, "epoch": epoch,
-                      "config": config_dict, "dataset": dataset.name}, ckpt_path)
+        state.save(ckpt_path, epoch, config_dict, dataset.name)
         _metrics_append(metrics, row)
     shown.close()
     _atomic_save({"arch": config.arch, "in_shape": dataset.shape,

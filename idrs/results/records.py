@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["RECORD_COLUMNS"]
 
 #: Columns of a certification record, in order: Cohen et al.'s six, the Monte Carlo
-#: details, then the provenance of the run (see the README for their meaning).
+#: details, then the provenance of the run (their meaning: docs/workflow.md, "Records").
 RECORD_COLUMNS = [
     "idx", "label", "predict", "radius", "correct", "time",
     "sigma", "knn_distance", "count_top", "n", "p_a", "radius_time",

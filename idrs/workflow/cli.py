@@ -105,14 +105,23 @@ def _shard(args):
                 batch_size=args.batch, device=args.device, amp=args.amp, compile=args.compile)
 
 
+def evaluation_of(args):
+    """The :class:`~idrs.workflow.registry.Evaluation` that ``idrs certify``'s flags
+    (:meth:`~idrs.workflow.registry.Evaluation.certify_flags`) describe."""
+    from .registry import Evaluation
+    return Evaluation(sigma=args.sigma, rate=args.rate, k=args.k, m=args.m,
+                      sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, clamp=args.clamp,
+                      n0=args.n0, n=args.n, alpha=args.alpha, skip=args.skip, amp=args.amp,
+                      compile=args.compile, noise_seed=args.seed, batch=args.batch)
+
+
 def _certify(args):
     from .jobs import certify_job
-    records = certify_job(args.model, _spec(args), args.out, sigma=args.sigma, rate=args.rate,
-                          distances=args.distances, k=args.k, m=args.m,
-                          sigma_max=args.sigma_max, sigma_mean=args.sigma_mean, n0=args.n0,
-                          n=args.n, alpha=args.alpha, channels_last=args.channels_last,
-                          dataset_summary=args.dataset_summary, expect_arch=args.expect_arch,
-                          clamp=args.clamp, **_shard(args))
+    records = certify_job(args.model, _spec(args), args.out, evaluation_of(args),
+                          start=args.start,
+                          stop=args.stop, distances=args.distances, device=args.device,
+                          channels_last=args.channels_last,
+                          dataset_summary=args.dataset_summary, expect_arch=args.expect_arch)
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 

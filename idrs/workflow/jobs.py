@@ -1,6 +1,8 @@
 """One function per workflow job: explicit files in, files out, written atomically.
 
-The CLI (``idrs <command>``) and the Snakemake rules call these and nothing else.
+``idrs <command>`` (:mod:`idrs.workflow.cli`) calls these; the rules run that command or,
+for the plotting and aggregating stages, a script in ``workflow_scripts/`` that calls the
+same package functions the command would.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..engine.knn import knn_mean_distance, load_distances, save_distances
 from ..engine.models import engine_settings
 from ..files import file_sha256, write_table
 from ..results.records import RECORD_COLUMNS
+from .registry import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -179,37 +182,61 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
     return sig, d, float(sigma), slack
 
 
-def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None, k=None,
-                m=None, sigma_max=None, sigma_mean=None, n0=100, n=100_000, alpha=0.001,
-                start=0, stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
-                channels_last=None, clamp=None, compile=None, dataset_summary=None,
+def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0, stop=None,
+                distances=None, device="cpu", channels_last=None, dataset_summary=None,
                 expect_arch=None):
     """Certify one shard of test indices and write its records (Parquet, atomically).
 
-    ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of Equation 1, which
-    ``sigma_mean`` (if given) replaces by the sigma_b whose sigma(x) averages
-    ``sigma_mean`` over the test split (Figure 1's "same average"). Every row
-    carries its provenance: dataset, model, training seed and setting, evaluation
-    setting, shard, the base classifier's arithmetic (``precision``, ``compile``) and
-    code version. ``dataset_summary``: see :func:`train_fingerprint`. ``amp`` and
-    ``compile`` default to the device's fastest path
-    (:func:`idrs.engine.models.engine_settings`).
+    Parameters
+    ----------
+    model_path : path
+        The base classifier (:func:`idrs.engine.train.load_model`).
+    spec : dict
+        The dataset (:func:`idrs.workflow.registry.dataset_spec`).
+    out : path
+        The Parquet file of records written.
+    evaluation : idrs.workflow.registry.Evaluation
+        The setting: ``sigma`` is the constant sigma (``rate = 0``) or sigma_b of
+        Equation 1, which ``sigma_mean`` (if set) replaces by the sigma_b whose sigma(x)
+        averages ``sigma_mean`` over the test split (Figure 1's "same average"); ``amp``
+        and ``compile`` None: the device's fastest path
+        (:func:`idrs.engine.models.engine_settings`); ``noise_seed`` seeds the noise.
+    start, stop : int
+        The shard: test indices ``range(start, stop, skip)`` (skip of ``evaluation``).
+    distances : path, optional
+        The test split's kNN distances (``idrs knn``), needed where ``rate > 0``.
+    device, channels_last
+        Where and in which layout the base classifier runs.
+    dataset_summary : path, optional
+        ``idrs data``'s summary, checked against the data (see :func:`train_fingerprint`).
+    expect_arch : str, optional
+        The architecture the model file must hold (a pretrained model's declaration).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input, :data:`~idrs.results.records.RECORD_COLUMNS`: the
+        certificate and its provenance (dataset, model, training seed and setting, every
+        result-changing field of ``evaluation``, shard, the base classifier's arithmetic
+        ``precision`` and ``compile``, code version).
     """
+    ev = evaluation
+    n0, n, k, m = ev.n0, ev.n, ev.k, ev.m
     if not 1 <= n0 <= n:
         raise ValueError(f"n0 == {n0} and n == {n}: need 1 <= n0 <= n (n0 selects the class, "
                          "n certifies it).")
     from ..engine.smoothing import certify
-    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
+    ds, model, meta, idx, x = _shard(model_path, spec, start, stop, ev.skip, device)
     if expect_arch is not None and meta["arch"] != expect_arch:
         raise ValueError(f"model file {model_path} holds a {meta['arch']}, not the declared "
                          f"{expect_arch}; correct the file or its arch.")
-    model, amp, compile = engine_settings(model, device, amp, compile)
-    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, sigma, rate, distances, k, m,
-                                               sigma_max, sigma_mean, dataset_summary)
-    records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=alpha,
-                      num_classes=ds.num_classes, seed=seed, rate=rate,
-                      batch_size=batch_size, amp=amp, channels_last=channels_last,
-                      knn_distance=d, sigma_slack=slack, clamp=clamp, progress=True)
+    model, amp, compile = engine_settings(model, device, ev.amp, ev.compile)
+    sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, ev.sigma, ev.rate, distances, k, m,
+                                               ev.sigma_max, ev.sigma_mean, dataset_summary)
+    records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=ev.alpha,
+                      num_classes=ds.num_classes, seed=ev.noise_seed, rate=ev.rate,
+                      batch_size=ev.batch, amp=amp, channels_last=channels_last,
+                      knn_distance=d, sigma_slack=slack, clamp=ev.clamp, progress=True)
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "model_sha256": file_sha256(model_path),
                   "train_seed": meta["config"]["seed"],
@@ -217,14 +244,14 @@ def certify_job(model_path, spec: dict, out, *, sigma, rate=0.0, distances=None,
                   "train_rate": meta["config"]["train_rate"],
                   # files written before bf16 training existed were trained in fp32
                   "train_precision": meta.get("train_precision", "fp32"), "sigma_b": sigma_b,
-                  "rate": float(rate),
-                  "sigma_max": np.nan if sigma_max is None else float(sigma_max),
-                  "sigma_mean": np.nan if sigma_mean is None else float(sigma_mean),
+                  "rate": float(ev.rate),
+                  "sigma_max": np.nan if ev.sigma_max is None else float(ev.sigma_max),
+                  "sigma_mean": np.nan if ev.sigma_mean is None else float(ev.sigma_mean),
                   "k": -1 if k is None else int(k),
-                  "m": np.nan if m is None else float(m), "clamp": clamp or "",
-                  "n0": int(n0), "alpha": float(alpha),
-                  "noise_seed": int(seed), "shard_start": int(start),
-                  "shard_stop": -1 if stop is None else int(stop), "skip": int(skip),
+                  "m": np.nan if m is None else float(m), "clamp": ev.clamp or "",
+                  "n0": int(n0), "alpha": float(ev.alpha),
+                  "noise_seed": int(ev.noise_seed), "shard_start": int(start),
+                  "shard_stop": -1 if stop is None else int(stop), "skip": int(ev.skip),
                   "precision": "bf16" if amp else "fp32", "compile": compile,
                   "code_version": __version__}
     for key, value in provenance.items():

@@ -133,11 +133,12 @@ def test_certify_job_on_cuda_takes_the_fast_path_and_agrees_with_the_cpu(tmp_pat
     from idrs.engine.train import train
     from idrs.engine.train_config import TrainConfig
     from idrs.workflow.jobs import certify_job
+    from idrs.workflow.registry import Evaluation
     model = train(digits(), tmp_path / "m", TrainConfig(arch="cnn", epochs=10, batch_size=64,
                                                         lr=0.05, sigma_train=0.25),
                   device="cuda", progress=False)
     spec = {"name": "digits"}
-    common = dict(sigma=0.25, n0=100, n=2000, stop=60)
+    common = dict(evaluation=Evaluation(sigma=0.25, n0=100, n=2000), stop=60)
     gpu = certify_job(model, spec, tmp_path / "gpu.parquet", device="cuda", **common)
     cpu = certify_job(model, spec, tmp_path / "cpu.parquet", device="cpu", **common)
     assert set(gpu.precision) == {"bf16"} and set(gpu.compile) == {"max-autotune"}

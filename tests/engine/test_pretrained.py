@@ -17,6 +17,7 @@ from idrs.engine.pretrained import (
 )
 from idrs.engine.train import CheckpointError, load_model
 from idrs.files import file_sha256
+from idrs.workflow.registry import Evaluation
 
 
 class CohenNormalize(nn.Module):  # datasets.NormalizeLayer: plain tensors, no buffers
@@ -160,6 +161,7 @@ def test_certify_records_carry_the_checkpoint_path_and_sha256(tmp_path):
     path = tmp_path / "checkpoint.pth.tar"
     save_cohen(path, "cifar_resnet20", randomised(BearpawResNet(20)), "cifar10")
     spec = {"name": "cifar10", "root": str(tmp_path / "data"), "download": False}
-    records = jobs.certify_job(path, spec, tmp_path / "r.parquet", sigma=0.25, n0=10, n=50)
+    records = jobs.certify_job(path, spec, tmp_path / "r.parquet",
+                               Evaluation(sigma=0.25, n0=10, n=50))
     assert set(records.model) == {str(path)} and set(records.model_sha256) == {file_sha256(path)}
     assert set(records.arch) == {"cifar_resnet20"} and len(records) == 4

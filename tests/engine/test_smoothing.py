@@ -145,3 +145,27 @@ def test_the_papers_clamp_is_an_evaluation_option(halfspace_inputs):
     assert (clamped.radius <= exact.radius * (1 + 1e-6)).all()
     assert (clamped.radius < exact.radius).any()
     np.testing.assert_array_equal(clamped.predict, exact.predict)
+
+
+@pytest.mark.parametrize("m,n,batch,chunk", [(1, 1, 1, 1), (3, 5, 4, 2), (4, 7, 3, 10),
+                                             (2, 100, 16, 7), (5, 3, 100, 1)])
+def test_packing_puts_every_sample_in_one_row_and_fills_every_batch_but_the_last(
+        m, n, batch, chunk):
+    from idrs.engine.smoothing import Copy, Draw, Forward, packing
+    rows, seen, forwards, drawn = [], {s: [] for s in range(m)}, [], None
+    for step in packing(m, n, batch, chunk):
+        if isinstance(step, Draw):
+            assert step.size <= chunk and step.first == (not seen[step.slot])
+            drawn, offset = step, len(seen[step.slot])
+        elif isinstance(step, Copy):
+            assert step.slot == drawn.slot and 0 <= step.lo < step.hi <= drawn.size
+            assert step.row == len(rows)  # contiguous within the batch
+            rows += [step.slot] * (step.hi - step.lo)
+            seen[step.slot] += list(range(offset + step.lo, offset + step.hi))
+        else:
+            assert isinstance(step, Forward) and step.rows == len(rows)
+            forwards.append(step.rows)
+            rows = []
+    assert all(v == list(range(n)) for v in seen.values())  # each sample once, in order
+    assert sum(forwards) == m * n and all(r == batch for r in forwards[:-1])
+    assert 0 < forwards[-1] <= batch and rows == []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring up a throw-away single-node SLURM 22.05 cluster (Debian 12) for the tests, as root.
-# From the recipe in ../shared/notes/slurm-recipe, measured on these machines.
+# Debian 12's slurm-wlm packages, configured for one node with no accounting database.
 #   No accounting: Snakemake must use --slurm-status-command squeue (profiles/slurm-ci).
 #   FAKE_GPU=1       -> advertise one fake GPU (gres/gpu, File=/dev/null) to exercise --gpus/--gres paths
 # Every daemon's PID is written to $PREFIX/pids (name pid); slurm-ci-down.sh kills exactly those.

@@ -38,7 +38,7 @@ def test_bad_input_gives_one_clear_error(args, message):
 
 
 def test_first_hour_mistakes_are_clear_errors(tmp_path):
-    """Each mistake of issue 13's list: exit code and the message that names the fix."""
+    """Mistakes of a user's first hour: exit code and the message that names the fix."""
     base = ["certify", "--dataset", "digits", "--model", str(tmp_path / "none.pth"),
             "--out", str(tmp_path / "o.parquet"), "--sigma", "0.25"]
     done = idrs(*base, "--start", "10", "--stop", "5")

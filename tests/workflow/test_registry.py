@@ -70,11 +70,9 @@ def test_every_field_reaches_the_certify_command_line():
     args = cli.get_args_parser().parse_args(
         ["certify", "--dataset", "sectors", "--model", "m.pth", "--out", "o.parquet",
          *shlex.split(" ".join(FULL.certify_flags(0, 30, "d.parquet")))])
-    as_parsed = {"noise_seed": args.seed, "batch": args.batch, "max": args.stop}
-    for f in dataclasses.fields(Evaluation):
-        if f.name != "shard_size":  # splits the indices into jobs: --start/--stop
-            assert as_parsed.get(f.name, getattr(args, f.name, None)) == getattr(FULL, f.name), f
-    assert args.distances == "d.parquet"
+    # max and shard_size choose the shards: --start/--stop
+    assert cli.evaluation_of(args) == dataclasses.replace(FULL, max=None, shard_size=1000)
+    assert (args.start, args.stop, args.distances) == (0, 30, "d.parquet")
 
 
 @pytest.mark.slow
