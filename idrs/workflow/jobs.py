@@ -34,7 +34,26 @@ def _dataset(spec: dict):
 
 
 def data_job(spec: dict) -> dict:
-    """Make sure a dataset is available (downloading it if needed); summarise it."""
+    """Make sure a dataset is available (downloading it if needed); summarise it.
+
+    Parameters
+    ----------
+    spec : dict
+        ``name`` (a loader of :mod:`idrs.engine.data` or a plug-in's dotted path) and
+        optionally ``root``, ``download``, ``seed``, ``dim`` and generator ``options``
+        (:func:`idrs.workflow.registry.dataset_spec`).
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``train`` and ``test`` sizes, ``shape``, ``classes`` and
+        ``train_fingerprint`` (what ``idrs data`` prints and later jobs check).
+
+    Raises
+    ------
+    idrs.engine.dataset.DatasetUnavailableError
+        The data are neither on disk nor downloadable; the message says where to put them.
+    """
     ds = _dataset(spec)
     return {"dataset": ds.name, "train": len(ds.x_train), "test": len(ds.x_test),
             "shape": ds.shape, "classes": ds.num_classes,
@@ -44,7 +63,13 @@ def data_job(spec: dict) -> dict:
 def train_fingerprint(ds, summary=None) -> str:
     """The fingerprint of ``ds``'s training set: read from ``summary`` (the file
     ``idrs data`` wrote, ``results/datasets/{dataset}.txt``) when given, so that jobs
-    do not hash the training set again; else computed."""
+    do not hash the training set again; else computed.
+
+    Raises
+    ------
+    ValueError
+        ``summary`` describes another dataset or another training-set size.
+    """
     if summary is None:
         return fingerprint(ds.x_train)
     fields = dict(line.split(": ", 1) for line in Path(summary).read_text().splitlines()
@@ -59,9 +84,38 @@ def train_fingerprint(ds, summary=None) -> str:
 
 def knn_job(spec: dict, split: str, k: int, out, use_gpu=True, dataset_summary=None,
             features=None):
-    """Mean distances of the ``split`` points to their k nearest training points; with
-    ``features`` (keyword arguments of :class:`idrs.engine.features.FeatureMap`), to the k
-    nearest of a fixed reference subset and/or in the image of a norm-1 map."""
+    """Mean distances of the ``split`` points to their k nearest training points.
+
+    Parameters
+    ----------
+    spec : dict
+        The dataset (see :func:`data_job`).
+    split : {"train", "test"}
+        Whose distances: a training point is not its own neighbour.
+    k : int
+        Neighbours.
+    out : path
+        The Parquet table written (:func:`idrs.engine.knn.save_distances`), which records
+        the training set's fingerprint, k, and the float64 proof's inputs.
+    use_gpu : bool
+        Candidates on CUDA where present (distances are recomputed in float64 either way).
+    dataset_summary : path, optional
+        ``idrs data``'s summary (:func:`train_fingerprint`).
+    features : dict, optional
+        Keyword arguments of :class:`idrs.engine.features.FeatureMap`: distances to the
+        k nearest of a fixed reference subset and/or in the image of a norm-1 map, with
+        each point's feature error recorded for the certificate.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    ValueError
+        An unknown split, or a dataset without a training set here.
+    """
     from ..engine.features import FeatureMap, feature_error, row_norms
     ds = _dataset(spec)
     if split not in ("train", "test"):
@@ -106,8 +160,36 @@ def _distances(ds, path, split, k, summary=None, with_info=False):
 
 def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, device="cpu",
               dataset_summary=None, deterministic=False):
-    """Train one base classifier (``config``: a :class:`idrs.engine.train.TrainConfig`);
-    ``train_distances`` (with its ``k``) for trr > 0."""
+    """Train one base classifier with Gaussian augmentation.
+
+    Parameters
+    ----------
+    spec : dict
+        The dataset (see :func:`data_job`).
+    config : idrs.engine.train_config.TrainConfig
+        The recipe and the training noise.
+    outdir : path
+        Where ``model.pth``, ``checkpoint.pth`` and ``metrics.csv`` go
+        (:func:`idrs.engine.train.train`; a checkpoint of the same config resumes).
+    train_distances : path, optional
+        The training points' kNN distances (``idrs knn --split train``), needed with
+        ``config.train_rate > 0`` (Appendix E.4), with their ``k``.
+    device : str
+    dataset_summary : path, optional
+        ``idrs data``'s summary (:func:`train_fingerprint`).
+    deterministic : bool
+        Deterministic kernels: bitwise the same weights on one CUDA device.
+
+    Returns
+    -------
+    pathlib.Path
+        The final model file.
+
+    Raises
+    ------
+    ValueError
+        A lazily read dataset (ImageNet), or ``train_rate > 0`` without distances and k.
+    """
     from ..engine.train import train
     ds = _dataset(spec)
     if getattr(ds.x_train, "lazy", False):
@@ -125,7 +207,17 @@ def train_job(spec: dict, config, outdir, *, train_distances=None, k=None, devic
 
 def test_indices(n_test: int, start=0, stop=None, skip=1):
     """Test indices of one shard: ``start <= i < stop`` with ``i % skip == 0`` (Cohen et
-    al. certify every 20th CIFAR10 image: ``skip=20``)."""
+    al. certify every 20th CIFAR10 image: ``skip=20``).
+
+    Returns
+    -------
+    ndarray of int64
+
+    Examples
+    --------
+    >>> test_indices(100, start=30, stop=90, skip=20).tolist()
+    [40, 60, 80]
+    """
     if skip < 1 or start < 0:
         raise ValueError(f"skip == {skip} and start == {start}, must be >= 1 and >= 0.")
     stop = n_test if stop is None else min(stop, n_test)
@@ -264,7 +356,29 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
 def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, start=0,
                 stop=None, skip=1, seed=0, batch_size=None, device="cpu", amp=None,
                 compile=None):
-    """PREDICT on one shard of test indices with a constant sigma; writes Parquet."""
+    """PREDICT (Cohen et al.) on one shard of test indices with a constant sigma.
+
+    Parameters
+    ----------
+    model_path, spec, out
+        As :func:`certify_job`.
+    sigma : float
+        The noise level.
+    n, alpha
+        Samples per input and the binomial test's level (abstains above it).
+    start, stop, skip
+        The shard (:func:`test_indices`).
+    seed : int
+        The noise seed.
+    batch_size, device, amp, compile
+        How the base classifier runs (:func:`idrs.engine.models.engine_settings`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input: its prediction (or abstention) and provenance; also written
+        to ``out``.
+    """
     from ..engine.smoothing import predict
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     model, amp, compile = engine_settings(model, device, amp, compile)
@@ -279,11 +393,39 @@ def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, s
 def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title, grid=80,
                 n=500, seed=0, device="cpu"):
     """Figure 1 for a 2-D dataset: the test points with sigma(x) drawn as circles, and
-    the decision boundaries of the smoothed classifiers of ``models`` ({method: model
-    file}) evaluated as ``evaluations`` ({method: sigma, rate, k, m, sigma_max,
-    sigma_mean}) on a ``grid`` x ``grid`` lattice over the test points, ``n`` samples
-    per lattice point. The circles are those of the first input-dependent method (the
-    first method's constant sigma otherwise). ``device`` "auto": CUDA where present."""
+    the smoothed classifiers' decision boundaries.
+
+    Parameters
+    ----------
+    spec : dict
+        The dataset (see :func:`data_job`); it must be 2-D.
+    models : dict
+        {method: model file}.
+    evaluations : dict
+        {method: its setting as a dict: sigma, rate, k, m, sigma_max, sigma_mean}
+        (:class:`idrs.workflow.registry.Evaluation` as ``dataclasses.asdict``).
+    out_stem : path
+        The figure's path without suffix: ``.png`` and ``.pdf`` are written.
+    title : str
+    grid : int
+        The lattice over the test points is ``grid`` x ``grid``.
+    n : int
+        Noise samples per lattice point (the smoothed class is their majority).
+    seed : int
+    device : str
+        "auto": CUDA where present.
+
+    Returns
+    -------
+    dict
+        {method: (grid, grid) array of smoothed classes}. The circles are those of the
+        first input-dependent method (the first method's constant sigma otherwise).
+
+    Raises
+    ------
+    ValueError
+        The dataset is not 2-D.
+    """
     import torch
 
     from ..engine.smoothing import smoothed_class
