@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-idrs
 
 # A custom run: `make run CONFIG=my.yaml` (my.yaml replaces config.yaml) or
 # `make run CONFIG="config.yaml my.yaml"` (my.yaml overrides some keys of config.yaml);
-# either writes to results-my/ (idrs.workflow.results_dir), never into the default's results/.
+# they write to results-my/ and results-config-my/ (idrs.workflow.results_dir), never into
+# the default's results/.
 CONFIG ?= config.yaml
 
 .PHONY: run test setup clean

@@ -12,7 +12,6 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
-report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -24,6 +23,11 @@ include: "rules/aggregate.smk"
 include: "rules/report.smk"
 include: "rules/regions.smk"
 include: "rules/theory.smk"
+
+
+# The report's first page is the one the landing rule wrote (with the verdicts); before
+# the run, the workflow's description.
+report: str((RESULTS / "landing.rst").resolve()) if (RESULTS / "landing.rst").exists() else "report/workflow.rst"
 
 
 rule all:

@@ -77,20 +77,37 @@ def experiment_inputs(experiment):
 
 REPORT_FIGURES = ["certified_accuracy", "accuracy", "classwise", "radius_distance"]
 REPORT_FILES = [f"{f}.{ext}" for f in REPORT_FIGURES for ext in ("png", "pdf")] + [
-    "summary.csv", "summary.md", "summary.tex", "comparisons.csv", "comparisons.md",
-    "comparisons.tex", "per_class.csv", "runs.csv", "summary_numbers.csv"]
-PAPER_FILES = ["verdicts.csv", "verdicts.md", "claims.csv", "claims.md", "tables"]
+    f"{table}.{ext}" for table in ("summary", "comparisons")
+    for ext in ("html", "csv", "md", "tex")] + ["per_class.csv", "runs.csv",
+                                                "summary_numbers.csv"]
+PAPER_FILES = ["verdicts.html", "verdicts.csv", "verdicts.md", "claims.html", "claims.csv",
+               "claims.md", "tables"]
 THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
+#: Whether this config registers the paper's cells and claims: the paper check and the
+#: theory outputs it reads run only then.
+PAPER = config.get("paper_registry") is not None
+#: The configuration's name in the report: its files.
+CONFIG_NAME = " ".join(workflow.config_settings.configfiles or ["config.yaml"])
+
+
+def landing_inputs(wc):
+    inputs = {"description": "report/workflow.rst"}
+    if PAPER:
+        inputs.update(verdicts=RESULTS / "paper" / "verdicts.csv",
+                      claims=RESULTS / "paper" / "claims.csv")
+    return inputs
 
 
 def get_final_output():
     """Every file the default target produces."""
-    out = [RESULTS / "theory" / f for f in THEORY_FILES]
+    out = [RESULTS / "landing.rst"]
+    if PAPER:
+        out += [RESULTS / "theory" / f for f in THEORY_FILES]
+        out += [RESULTS / "paper" / f for f in PAPER_FILES]
     out += [RESULTS / "tables" / f for f in ("records.parquet", "runs.parquet")]
     out += [RESULTS / "report" / e / f for e in EXPERIMENTS for f in REPORT_FILES]
     out += [RESULTS / "report" / e / f"decision_regions.{ext}" for e, exp in EXPERIMENTS.items()
             if exp.decision_regions for ext in ("png", "pdf")]
-    out += [RESULTS / "paper" / f for f in PAPER_FILES]
     return out
 
 

@@ -10,10 +10,12 @@ rule report:
         **{f"{f}_pdf": RESULTS / "report" / "{experiment}" / f"{f}.pdf" for f in REPORT_FIGURES},
         per_class=RESULTS / "report" / "{experiment}" / "per_class.csv",
         runs=RESULTS / "report" / "{experiment}" / "runs.csv",
-        summary_csv=report_output("summary.csv", "summary.rst"),
+        summary_html=report_output("summary.html", "summary.rst"),
+        summary_csv=RESULTS / "report" / "{experiment}" / "summary.csv",
         summary_md=RESULTS / "report" / "{experiment}" / "summary.md",
         summary_tex=RESULTS / "report" / "{experiment}" / "summary.tex",
-        comparisons_csv=report_output("comparisons.csv", "comparisons.rst"),
+        comparisons_html=report_output("comparisons.html", "comparisons.rst"),
+        comparisons_csv=RESULTS / "report" / "{experiment}" / "comparisons.csv",
         comparisons_md=RESULTS / "report" / "{experiment}" / "comparisons.md",
         comparisons_tex=RESULTS / "report" / "{experiment}" / "comparisons.tex",
         numbers=RESULTS / "report" / "{experiment}" / "summary_numbers.csv",
@@ -49,17 +51,21 @@ rule paper_check:
         table1=RESULTS / "theory" / "table1.csv",
         figure3=RESULTS / "theory" / "figure3.csv",
     output:
-        verdicts=report(RESULTS / "paper" / "verdicts.csv", caption="../report/verdicts.rst",
-                        category="0. Does the paper hold?"),
+        verdicts_html=report(RESULTS / "paper" / "verdicts.html",
+                             caption="../report/verdicts.rst",
+                             category="0. Does the paper hold?"),
+        verdicts=RESULTS / "paper" / "verdicts.csv",
         verdicts_md=RESULTS / "paper" / "verdicts.md",
-        claims=report(RESULTS / "paper" / "claims.csv", caption="../report/claims.rst",
-                      category="0. Does the paper hold?"),
+        claims_html=report(RESULTS / "paper" / "claims.html", caption="../report/claims.rst",
+                           category="0. Does the paper hold?"),
+        claims=RESULTS / "paper" / "claims.csv",
         claims_md=RESULTS / "paper" / "claims.md",
         tables=directory(RESULTS / "paper" / "tables"),
     params:
         results=RESULTS,
         registry=config["paper_registry"],
         experiments=" ".join(f"'{e}'" for e in EXPERIMENTS),
+        name=CONFIG_NAME,
     log:
         RESULTS / "logs/paper_check.log",
     benchmark:
@@ -71,4 +77,27 @@ rule paper_check:
     localrule: True
     shell:
         "idrs paper-check {params.results} --config {params.registry} "
-        "--experiments {params.experiments} --write > {log} 2>&1"
+        "--experiments {params.experiments} --name '{params.name}' --write > {log} 2>&1"
+
+
+# The report's first page: what this configuration ran, and where it registers the
+# paper's cells and claims, the verdict counts and both tables (idrs.results.landing).
+rule landing:
+    input:
+        unpack(landing_inputs),
+    output:
+        RESULTS / "landing.rst",
+    params:
+        name=CONFIG_NAME,
+        experiments={name: exp.title for name, exp in EXPERIMENTS.items()},
+    log:
+        RESULTS / "logs/landing.log",
+    benchmark:
+        RESULTS / "benchmarks" / "landing" / "landing.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    localrule: True
+    script:
+        "../workflow_scripts/landing.py"

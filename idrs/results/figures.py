@@ -79,8 +79,11 @@ def accuracy_figure(runs: pd.DataFrame, title: str, paper: dict | None = None):
     stats = _mean_sd(runs, "accuracy")
     y = np.arange(len(stats))
     fig, ax = plt.subplots(figsize=(6, 0.9 + 0.45 * len(stats)))
-    ax.errorbar(stats["mean"], y, xerr=stats["sd"].fillna(0.0), fmt="o", capsize=3,
-                label="ours: mean ± 1 SD across seeds")
+    # ±1 SD, cut at 0 and 1: an accuracy cannot leave them
+    sd = stats["sd"].fillna(0.0)
+    xerr = np.vstack([np.minimum(sd, stats["mean"]), np.minimum(sd, 1.0 - stats["mean"])])
+    ax.errorbar(stats["mean"], y, xerr=xerr, fmt="o", capsize=3,
+                label="ours: mean ± 1 SD across seeds (within [0, 1])")
     marked = [(i, paper[m]) for i, m in enumerate(stats.index) if paper and m in paper]
     if marked:
         ax.plot([v for _, v in marked], [i for i, _ in marked], "x", color="tab:red",

@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from .comparison import holm, interval, one_sided_p, satterthwaite_df
+from .html_tables import html_page
 from .theory_report import PAPER_TABLE1
 
 __all__ = ["load_registry", "load_claims", "cell_verdicts", "claim_verdicts", "check",
@@ -75,8 +76,13 @@ EXPECTED = ("greater", "less", "not greater", "not less", "similar", "zero", "at
 EXACT = ("zero", "at most")
 
 
+#: The verdict of a cell that a data generator was calibrated on: not evidence either way.
+FITTED = "fitted (not evidence)"
+
+
 def load_registry(path=REGISTRY) -> pd.DataFrame:
-    registry = pd.read_csv(path, dtype={"printed": str})
+    registry = pd.read_csv(path, dtype={"printed": str, "fitted": str})
+    registry["fitted"] = registry["fitted"].fillna("")
     bad = registry[registry.paper_sd.notna() & (registry.runs < 2)]
     if len(bad):
         raise ValueError(f"{path}: a printed seed SD needs runs >= 2 (rows {list(bad.index)}).")
@@ -240,6 +246,10 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
                                  info, half, se, False, spread=values)
             result.update(seed=int(our_seed), seed_ours=one["ours"],
                           seed_verdict=one["verdict"])
+        fitted = getattr(cell, "fitted", "")
+        if isinstance(fitted, str) and fitted:  # agreement by construction: counted apart
+            result.update(verdict=FITTED, reason=f"{fitted}; as a test it would read: "
+                          f"{result['verdict']}")
         rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs,
                      "rounding": half})
     # rounding: half a unit of the printed last digit (0.005 for Table 5's 0.96), in the
@@ -514,9 +524,23 @@ def measurement_verdicts(verdicts: pd.DataFrame) -> pd.Series:
         "differently)")
 
 
-def verdicts_markdown(verdicts: pd.DataFrame, config: str) -> str:
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """A table as published in Markdown: empty cells for NaN, without the columns that
+    are empty in every row or repeat an earlier column (the CSV keeps them all)."""
+    shown = table.astype(object).where(table.notna(), "")
+    text = shown.astype(str)
+    keep = [c for i, c in enumerate(shown.columns) if text[c].ne("").any()
+            and not any(text[c].equals(text[o]) for o in shown.columns[:i])]
+    return shown[keep]
+
+
+def _named(config: str, name=None) -> str:
+    return f"`{name}` (registered as `{config}`)" if name else f"config `{config}`"
+
+
+def verdicts_markdown(verdicts: pd.DataFrame, config: str, name=None) -> str:
     measurements = measurement_verdicts(verdicts).to_frame()
-    return (f"# Does the paper hold? Config `{config}`: {len(measurements)} measurements "
+    return (f"# Does the paper hold? {_named(config, name)}: {len(measurements)} measurements "
             f"({len(verdicts)} printed cells; one printed in several tables counts once): "
             f"{_counts(measurements)}\n\n"
             "Interval: ours - paper, 95%, from our seed variance, the paper's (its printed "
@@ -525,7 +549,7 @@ def verdicts_markdown(verdicts: pd.DataFrame, config: str) -> str:
             "printed value is inside and the half-width within the cell's resolution; "
             "differs: outside; too uncertain to judge: inside but wider than the "
             "resolution. Spread cells (sd:) use the F interval of the SD ratio.\n\n"
-            + verdicts.to_markdown(index=False, floatfmt=".4f") + "\n")
+            + readable(verdicts).to_markdown(index=False, floatfmt=".4f") + "\n")
 
 
 def claim_summary(claims: pd.DataFrame) -> str:
@@ -540,14 +564,14 @@ def claim_summary(claims: pd.DataFrame) -> str:
             f"{len(controls)} ({count(controls)})")
 
 
-def claims_markdown(claims: pd.DataFrame, config: str) -> str:
+def claims_markdown(claims: pd.DataFrame, config: str, name=None) -> str:
     sections = []
     for (owner, source), group in claims.groupby(["owner", "source"], sort=False):
         quotes = "".join(f"> {q}\n>\n" for q in dict.fromkeys(group.quote.dropna()))
-        table = group.drop(columns=["owner", "source", "quote"])
+        table = readable(group.drop(columns=["owner", "source", "quote"]))
         sections.append(f"## {source} ({owner})\n\n{quotes}\n"
                         + table.to_markdown(index=False, floatfmt=".4g") + "\n")
-    return (f"# The paper's claims, config `{config}`\n\n{claim_summary(claims)}.\n\n"
+    return (f"# The paper's claims, {_named(config, name)}\n\n{claim_summary(claims)}.\n\n"
             f"Supported / contradicted: Holm-adjusted (one family: every claim's two "
             f"p-values) one-sided p < {ALPHA} for / against the claim's region of the "
             "difference (method minus baseline), from the comparison's crossed seeds x "
@@ -558,16 +582,46 @@ def claims_markdown(claims: pd.DataFrame, config: str) -> str:
             + "\n".join(sections))
 
 
-def write_paper_check(results_dir, config: str, outdir=None, experiments=None) -> tuple:
+def _interval(low, high):
+    return "" if pd.isna(low) or pd.isna(high) else f"[{low:.4g}, {high:.4g}]"
+
+
+def verdicts_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The printed cells beside ours, for reading: cell, printed, ours, interval, verdict."""
+    return pd.DataFrame({
+        "table": verdicts["table"], "row": verdicts["row"], "column": verdicts["column"],
+        "printed": verdicts["printed"], "ours": verdicts["ours"],
+        "95% interval of ours - paper": [_interval(lo, hi) for lo, hi in
+                                         zip(verdicts["ci_low"], verdicts["ci_high"])],
+        "verdict": verdicts["verdict"], "why": verdicts["reason"]})
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims with their verdicts, for reading: claim, region, difference, verdict."""
+    return pd.DataFrame({
+        "source": claims["source"], "claim": claims["claim"], "region": claims["region"],
+        "difference": claims["difference"],
+        "90% interval": [_interval(lo, hi) for lo, hi in
+                         zip(claims["ci90_low"], claims["ci90_high"])],
+        "verdict": claims["verdict"], "why": claims["reason"]})
+
+
+def write_paper_check(results_dir, config: str, outdir=None, experiments=None,
+                      name=None) -> tuple:
     """Write ``paper/verdicts.{csv,md}``, ``paper/claims.{csv,md}`` and
     ``paper/tables/table{N}.{csv,md,tex}``; return (verdicts, claims)."""
     verdicts, claims = check(results_dir, config, experiments)
     outdir = Path(outdir or Path(results_dir) / "paper")
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     verdicts.to_csv(outdir / "verdicts.csv", index=False)
-    (outdir / "verdicts.md").write_text(verdicts_markdown(verdicts, config))
+    (outdir / "verdicts.md").write_text(verdicts_markdown(verdicts, config, name))
     claims.to_csv(outdir / "claims.csv", index=False)
-    (outdir / "claims.md").write_text(claims_markdown(claims, config))
+    (outdir / "claims.md").write_text(claims_markdown(claims, config, name))
+    for stem, table, caption in (
+            ("verdicts", verdicts_table(verdicts), verdicts_markdown(verdicts, config, name)
+             .split("\n")[0].lstrip("# ")),
+            ("claims", claims_table(claims), f"The paper's claims: {claim_summary(claims)}")):
+        (outdir / f"{stem}.html").write_text(html_page(table, caption))
     for number, table in paper_tables(verdicts).items():
         stem = outdir / "tables" / f"table{number}"
         table.to_csv(stem.with_suffix(".csv"), index=False)

@@ -31,6 +31,7 @@ import pandas as pd
 from . import figures
 from .aggregate import certified_accuracy, image_values, per_class_accuracy, summarise_run
 from .comparison import compare_methods, mcnemar_pooled
+from .html_tables import html_page
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ def _formatted(table: pd.DataFrame, metrics) -> pd.DataFrame:
 
 
 def _write_tables(df: pd.DataFrame, stem: Path, caption: str):
+    """CSV for machines, Markdown, LaTeX, and HTML for the report's inline view."""
     df.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".html").write_text(html_page(df, caption))
     stem.with_suffix(".md").write_text(f"{caption}\n\n{df.to_markdown(index=False)}\n")
     latex = df.to_latex(index=False, escape=True, float_format="%.4f", caption=caption)
     stem.with_suffix(".tex").write_text(latex)

@@ -25,10 +25,13 @@ def _paper_check(args):
     if not (Path(args.results) / "report").is_dir():
         raise FileNotFoundError(f"{args.results} has no report/ folder: run the workflow "
                                 "(make run, or snakemake --configfile ...) first.")
-    verdicts, claims = (write_paper_check if args.write else check)(
-        args.results, args.config, experiments=args.experiments)
-    print(verdicts_markdown(verdicts, args.config))
-    print(claims_markdown(claims, args.config))
+    if args.write:
+        verdicts, claims = write_paper_check(args.results, args.config,
+                                             experiments=args.experiments, name=args.name)
+    else:
+        verdicts, claims = check(args.results, args.config, experiments=args.experiments)
+    print(verdicts_markdown(verdicts, args.config, args.name))
+    print(claims_markdown(claims, args.config, args.name))
 
 
 def _results_dir(args):
@@ -269,6 +272,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="whose registered cells and claims (default: default)")
     p.add_argument("--write", action="store_true",
                    help="also write results/paper/ (verdicts, claims, the paper's tables)")
+    p.add_argument("--name", default=None,
+                   help="the configuration's name in the headers (e.g. its files)")
     p.add_argument("--experiments", nargs="+", default=None,
                    help="read these experiments' report folders only (default: every "
                         "folder under report/)")

@@ -4,8 +4,8 @@ run never overwrites the default's.
 Snakemake merges ``--configfile`` files in order (later keys override earlier ones,
 nested mappings key by key), so a small file after ``config.yaml`` overrides it, and a
 file alone replaces it. The folder is the merged config's ``results_dir`` if it sets
-one; otherwise ``results`` for ``config.yaml`` and ``results-<name>`` for any other last
-file ``<name>.yaml``.
+one; otherwise ``results`` for ``config.yaml`` alone and ``results-<a>-<b>`` for the files
+``<a>.yaml <b>.yaml``, so that two different lists of files never share a folder.
 """
 
 from __future__ import annotations
@@ -27,5 +27,5 @@ def results_dir(configfiles, config=None) -> str:
             config.update(yaml.safe_load(Path(path).read_text()) or {})
     if config.get("results_dir"):
         return str(config["results_dir"])
-    stem = Path(configfiles[-1]).stem
-    return "results" if stem == "config" else f"results-{stem}"
+    stems = [Path(path).stem for path in configfiles]
+    return "results" if stems == ["config"] else "results-" + "-".join(stems)

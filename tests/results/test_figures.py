@@ -52,6 +52,15 @@ def test_accuracy_figure_marks_the_papers_value():
     assert list(cross.get_xdata()) == [0.943] and list(cross.get_ydata()) == [1]
 
 
+def test_accuracy_error_bars_stay_within_zero_and_one():
+    runs = pd.DataFrame({"method": ["a"] * 3, "seed": [0, 1, 2],
+                         "accuracy": [1.0, 1.0, 0.91]})  # mean 0.97, SD 0.052
+    ax = figures.accuracy_figure(runs, "t").axes[0]
+    segments = ax.collections[0].get_segments()  # the horizontal error bar
+    low, high = segments[0][:, 0]
+    assert high == 1.0 and np.isclose(low, 0.97 - np.std([1, 1, 0.91], ddof=1))
+
+
 def test_classwise_figure_draws_per_class_means_and_the_std(records):
     from idrs.results.aggregate import per_class_accuracy
     per_class = pd.DataFrame([

@@ -333,3 +333,28 @@ def test_cohen_format_records_yield_table_4_exactly(tmp_path):
     got = cell_verdicts(table4, runs, "paper")
     assert len(got) == 12 and set(got.verdict) == {"agrees"}
     assert np.array_equal(got.ours.to_numpy(float), got.paper.to_numpy(float))
+
+
+def test_a_cell_a_generator_was_calibrated_on_is_counted_apart():
+    from idrs.results.paper_check import FITTED
+    tight = 0.852 + 0.002 * np.array([-1, 0, 1, 0, 0.5, -0.5, 0.2, -0.2])
+    registry = cells([("0.852", "accuracy", 8, 0.002, 10000, "fixed")] * 2)
+    registry["method"] = ["m", "n"]
+    registry["fitted"] = ["scale calibrated here", ""]
+    runs = ours(tight, images=10000)
+    runs["e"] = pd.concat([runs["e"], runs["e"].assign(method="n")])
+    got = cell_verdicts(registry, runs, "default")
+    assert list(got.verdict) == [FITTED, "agrees"]
+    assert got.reason[0].startswith("scale calibrated here") and "agrees" in got.reason[0]
+    assert measurement_verdicts(got).value_counts().to_dict() == {FITTED: 1, "agrees": 1}
+    # the shipped registry marks Table 5's three constant-sigma rows the cone was fitted on
+    shipped = load_registry()
+    assert (shipped.fitted != "").sum() == 6 and set(shipped.table[shipped.fitted != ""]) == {5}
+
+
+def test_published_markdown_tables_drop_empty_and_repeated_columns():
+    from idrs.results.paper_check import readable
+    table = pd.DataFrame({"paper": [0.946, 0.9], "printed": ["0.946", "0.9"],
+                          "seeds": [0, 3], "seed": [np.nan, np.nan], "ci_low": [np.nan, 0.1]})
+    shown = readable(table)
+    assert list(shown.columns) == ["paper", "seeds", "ci_low"] and shown.ci_low[0] == ""

@@ -2,6 +2,7 @@
 that a change reruns exactly what depends on it."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 TINY = {
     "results_dir": "results",
+    "paper_registry": "default",  # the paper check and theory run, with "not run" cells
     "seeds": [0, 1],
     "datasets": {"sectors": {"loader": "sectors"}},
     "training": {"toy": {"arch": "mlp", "epochs": 3, "batch_size": 100, "lr": 0.05}},
@@ -82,8 +84,8 @@ def finished(tmp_path_factory):
 def test_end_to_end_run_produces_every_output_with_the_documented_schema(finished):
     results = finished / "results"
     for experiment_file in ["certified_accuracy.png", "certified_accuracy.pdf", "summary.csv",
-                            "summary.md", "summary.tex", "comparisons.csv", "comparisons.md",
-                            "comparisons.tex"]:
+                            "summary.md", "summary.tex", "summary.html", "comparisons.csv",
+                            "comparisons.md", "comparisons.tex", "comparisons.html"]:
         assert (results / "report" / "toy" / experiment_file).stat().st_size > 0
     records = pd.read_parquet(results / "tables" / "records.parquet")
     assert list(records.columns) == RECORD_COLUMNS
@@ -168,7 +170,7 @@ def test_a_custom_config_gets_its_own_results_and_report(finished):
     they were. The commands are the README's (`make run CONFIG=...` runs these two)."""
     default = {p: p.read_bytes() for p in (finished / "results").rglob("*") if p.is_file()}
     custom = yaml.safe_load(yaml.safe_dump(TINY))
-    del custom["results_dir"]
+    del custom["results_dir"], custom["paper_registry"]  # its own: no paper content
     custom["seeds"] = [0]
     custom["experiments"]["toy"]["methods"] = custom["experiments"]["toy"]["methods"][:1]
     (finished / "custom.yaml").write_text(yaml.safe_dump(custom))
@@ -182,10 +184,36 @@ def test_a_custom_config_gets_its_own_results_and_report(finished):
                               cwd=finished, capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr[-3000:]
     assert (finished / "results-custom" / "report.html").is_file()
+    assert not (finished / "results-custom" / "paper").exists()
+    assert not (finished / "results-custom" / "theory").exists()
+    landing = (finished / "results-custom" / "landing.rst").read_text()
+    assert landing.startswith("idrs: custom.yaml") and "registers none" in landing
     summary = pd.read_csv(finished / "results-custom" / "report" / "toy" / "summary.csv")
     assert list(summary.method) == ["constant", "published (published)"]
     after = {p: p.read_bytes() for p in (finished / "results").rglob("*") if p.is_file()}
     assert after == default
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (Debian: apt install "
+                    "chromium) to open the HTML report as a user would")
+def test_the_html_report_shows_the_verdicts_on_its_first_page(finished):
+    """Snakemake's report.html opened in headless Chromium: its first page (after the
+    page's scripts ran) holds the verdict counts and the verdict and claim tables."""
+    done = snakemake(finished, TINY, "--report", "results/report.html")
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--virtual-time-budget=10000", "--dump-dom",
+                           (finished / "results" / "report.html").as_uri()],
+                          capture_output=True, text=True, timeout=120).stdout
+    landing = (finished / "results" / "landing.rst").read_text()
+    counts = re.search(r"\*\*(\d+ measurements)\*\*", landing).group(1)
+    for text in ("Does the paper hold?", counts, "95% interval of ours - paper",
+                 "90% interval", "not run"):
+        assert text in page, text
 
 
 def test_a_pretrained_model_is_certified_without_training_and_reruns_on_a_new_file(tmp_path):
