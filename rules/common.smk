@@ -1,6 +1,7 @@
 # Config validation and the input functions shared by every stage; the registry of
 # models, evaluations and runs is idrs.workflow.registry.
 import dataclasses
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -87,7 +88,8 @@ THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 #: theory outputs it reads run only then.
 PAPER = config.get("paper_registry") is not None
 #: The configuration's name in the report: its files.
-CONFIG_NAME = " ".join(workflow.config_settings.configfiles or ["config.yaml"])
+CONFIG_NAME = " ".join(os.path.relpath(path) for path in
+                       workflow.config_settings.configfiles or ["config.yaml"])
 
 
 def landing_inputs(wc):

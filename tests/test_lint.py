@@ -28,3 +28,14 @@ def test_snakemake_lint_finds_only_the_allowed(config):
     assert "Lints for rule" in text or done.returncode == 0, text  # it ran on the rules
     found = set(re.findall(r"^    \* (.+?):?$", text, flags=re.M))
     assert found <= ALLOWED, found - ALLOWED
+
+
+def test_the_rule_graph_in_docs_is_the_workflows():
+    done = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--rulegraph",
+                           "--configfile", "config.yaml"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rules = lambda dot: set(re.findall(r'label = "(\w+)"', dot))  # noqa: E731
+    drawn = (REPO / "docs" / "rulegraph.dot").read_text()
+    assert rules(done.stdout) == rules(drawn) and "paper_check" in rules(drawn), (
+        "docs/rulegraph.dot is stale: regenerate it and docs/rulegraph.png (docs/workflow.md)")
