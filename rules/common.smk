@@ -93,7 +93,7 @@ CONFIG_NAME = " ".join(os.path.relpath(path) for path in
 
 
 def landing_inputs(wc):
-    inputs = {"description": "report/workflow.rst"}
+    inputs = {"description": Path(workflow.basedir) / "report" / "workflow.rst"}
     if PAPER:
         inputs.update(verdicts=RESULTS / "paper" / "verdicts.csv",
                       claims=RESULTS / "paper" / "claims.csv")

@@ -169,22 +169,39 @@ _CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
                 "data_batch_5", "test_batch")
 
 
-def _unavailable(name, folder, files, err):
+#: What to use instead where a dataset cannot be had offline.
+_OFFLINE = {"MNIST": " Offline, the dataset mnist_subset holds 5,000 real MNIST images "
+                     "(the default config's `mnist` experiment uses it)."}
+
+
+def _unavailable(name, folder, files, err, root=None, existed=()):
+    """The error of a dataset that is neither on disk nor downloadable; the folders a
+    failed download created (empty) are removed again."""
+    if root is not None:
+        for made in sorted(Path(root).rglob("*"), key=lambda p: -len(p.parts)) + [Path(root)]:
+            if made not in existed and made.is_dir() and not any(made.iterdir()):
+                made.rmdir()
     return DatasetUnavailableError(
         f"{name} is not in {folder} and could not be downloaded ({' '.join(str(err).split())}). "
         f"Place the files "
         f"{', '.join(files)} in {folder} (torchvision's layout), or run "
-        f"`idrs data {name.lower()} --root ...` once on a machine with internet access.")
+        f"`idrs data --dataset {name.lower()} --root ...` once on a machine with internet "
+        f"access.{_OFFLINE.get(name, '')}")
+
+
+def _existing(root) -> set:
+    root = Path(root)
+    return set(root.rglob("*")) | {root} if root.exists() else set()
 
 
 def mnist(root, download=True) -> ArrayDataset:
     """torchvision's MNIST (60,000 / 10,000 images)."""
     from torchvision.datasets import MNIST
-    folder = Path(root) / "MNIST" / "raw"
+    folder, existed = Path(root) / "MNIST" / "raw", _existing(root)
     try:
         train, test = (MNIST(str(root), train=t, download=download) for t in (True, False))
     except Exception as err:  # offline download or missing files: one clear message
-        raise _unavailable("MNIST", folder, _MNIST_FILES, err) from None
+        raise _unavailable("MNIST", folder, _MNIST_FILES, err, root, existed) from None
     return ArrayDataset(
         "mnist", (train.data.numpy()[:, None] / np.float32(255)),
         train.targets.numpy().astype(np.int64),
@@ -203,10 +220,11 @@ def cifar10(root, download=True) -> ArrayDataset:
         if not download:
             raise _unavailable("CIFAR10", folder, _CIFAR_FILES, "download disabled")
         from torchvision.datasets import CIFAR10
+        existed = _existing(root)
         try:
             CIFAR10(str(root), train=True, download=True)
         except Exception as err:
-            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, err) from None
+            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, err, root, existed) from None
 
     def read(names):
         xs, ys = [], []

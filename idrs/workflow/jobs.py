@@ -274,6 +274,22 @@ def _evaluation_sigma(ds, idx, sigma, rate, distances, k, m, sigma_max, sigma_me
     return sig, d, float(sigma), slack
 
 
+#: sigma beyond this many times the inputs' largest coordinate drowns them in noise.
+SIGMA_SCALE_WARNING = 10.0
+
+
+def _warn_beyond_scale(sigma, x):
+    """A sigma far beyond the data's scale certifies nothing useful: say so (a typo of
+    units, say 25 for 0.25, would otherwise run silently to accuracy 0)."""
+    scale = float(x.abs().max()) if len(x) else 0.0
+    top = float(np.max(sigma)) if len(sigma) else 0.0
+    if scale > 0 and top > SIGMA_SCALE_WARNING * scale:
+        log.warning("sigma up to %.4g is %.0f times the inputs' largest coordinate (%.4g): "
+                    "the noise drowns the inputs and the smoothed classifier will mostly "
+                    "abstain; pixels are in [0, 1], so sigma is in those units (0.12-1.0 in "
+                    "the paper)", top, top / scale, scale)
+
+
 def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0, stop=None,
                 distances=None, device="cpu", channels_last=None, dataset_summary=None,
                 expect_arch=None):
@@ -325,6 +341,7 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     model, amp, compile = engine_settings(model, device, ev.amp, ev.compile)
     sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, ev.sigma, ev.rate, distances, k, m,
                                                ev.sigma_max, ev.sigma_mean, dataset_summary)
+    _warn_beyond_scale(sig, x)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=ev.alpha,
                       num_classes=ds.num_classes, seed=ev.noise_seed, rate=ev.rate,
                       batch_size=ev.batch, amp=amp, channels_last=channels_last,

@@ -3,6 +3,7 @@ the offline sets, and the errors a user sees when files are missing or corrupt."
 
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,6 +87,22 @@ def test_missing_dataset_names_folder_and_files(tmp_path, name, files):
         load_dataset(name, root=tmp_path, download=False)
     message = str(info.value)
     assert str(tmp_path) in message and files in message and "\n" not in message
+
+
+def test_a_failed_download_leaves_no_empty_folder_and_names_the_offline_subset(
+        tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class Offline:  # torchvision creates its folders, then the download fails
+        def __init__(self, root, train=True, download=False):
+            (Path(root) / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+            raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DatasetUnavailableError, match="mnist_subset holds 5,000 real MNIST"):
+        load_dataset("mnist", root=tmp_path / "data", download=True)
+    assert not (tmp_path / "data").exists() and (tmp_path / "kept").is_dir()
 
 
 def test_toy_sets_are_seeded_and_shaped_as_the_paper_says():

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from idrs.certify.radius import idrs_radius
@@ -72,3 +73,17 @@ def test_verbose_goes_before_or_after_the_command(tmp_path):
     for args in (["-v", "theory"], ["theory", "-v"]):
         done = idrs(*args, "--outdir", str(tmp_path / "t"))
         assert done.returncode == 0, done.stderr
+
+
+def test_a_sigma_far_beyond_the_data_scale_is_warned(caplog):
+    import logging
+
+    import torch
+
+    from idrs.workflow.jobs import _warn_beyond_scale
+    x = torch.rand(4, 1, 8, 8)
+    with caplog.at_level(logging.WARNING, logger="idrs.workflow.jobs"):
+        _warn_beyond_scale(np.full(4, 0.5), x)
+        assert not caplog.records
+        _warn_beyond_scale(np.full(4, 1e6), x)
+    assert "the noise drowns the inputs" in caplog.text
