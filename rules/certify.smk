@@ -13,7 +13,7 @@ rule certify:
         RESULTS / "logs/certify/{model}/seed{seed}/{evaluation}/shard{shard}.log",
     benchmark:
         RESULTS / "benchmarks" / "certify" / "{model}" / "seed{seed}" / "{evaluation}" / "shard{shard}.tsv"
-    threads: 2  # SLURM requests as many CPUs (profiles/slurm)
+    threads: resources_of("certify", "threads")  # SLURM requests as many CPUs
     resources:
         mem_mb=lambda wc, attempt: resources_of("certify", "mem_mb") * attempt,
         runtime=lambda wc, attempt: resources_of("certify", "runtime") * attempt,

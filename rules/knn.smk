@@ -14,7 +14,7 @@ rule knn:
         RESULTS / "logs/knn/{dataset}/k{k}_{split}.log",
     benchmark:
         RESULTS / "benchmarks" / "knn" / "{dataset}" / "k{k}_{split}.tsv"
-    threads: 4
+    threads: resources_of("knn", "threads")  # SLURM requests as many CPUs
     resources:
         mem_mb=lambda wc, attempt: resources_of("knn", "mem_mb") * attempt,
         runtime=lambda wc, attempt: resources_of("knn", "runtime") * attempt,

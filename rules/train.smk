@@ -14,7 +14,7 @@ rule train:
         RESULTS / "logs/train/{model}/seed{seed}.log",
     benchmark:
         RESULTS / "benchmarks" / "train" / "{model}" / "seed{seed}.tsv"
-    threads: 4  # data loading and augmentation; SLURM requests as many CPUs
+    threads: resources_of("train", "threads")  # SLURM requests as many CPUs
     resources:
         mem_mb=lambda wc, attempt: resources_of("train", "mem_mb") * attempt,
         runtime=lambda wc, attempt: resources_of("train", "runtime") * attempt,
