@@ -98,8 +98,8 @@ class Model:
     digest: str = ""                   # of the recipe and the dataset's options
     sigma_train: float = 0.0
     train_rate: float = 0.0
-    m: float = 0.0
-    k: int = 20
+    m: float | None = None             # m and k of the training noise: train_rate > 0 only
+    k: int | None = None
     pretrained: str | None = None      # a name under pretrained:
     path: str | None = None            # the pretrained file
     arch: str | None = None            # the pretrained file's declared architecture
@@ -287,11 +287,12 @@ def _model(config, exp, where, meth):
                               f"{exp['dataset']!r}")
         return Model(dataset=exp["dataset"], pretrained=meth["pretrained"], path=pre["path"],
                      arch=pre["arch"])
+    varying = meth["train_rate"] > 0  # m and k shape the training noise only then
     return Model(dataset=exp["dataset"], recipe=exp["training"],
                  recipe_options=tuple(config["training"][exp["training"]].items()),
                  digest=recipe_digest(config, exp["dataset"], exp["training"]),
                  sigma_train=meth["sigma_train"], train_rate=meth["train_rate"],
-                 m=exp["m"], k=exp["k"])
+                 m=exp["m"] if varying else None, k=exp["k"] if varying else None)
 
 
 def _evaluation(config, exp, where, meth):

@@ -169,3 +169,13 @@ def test_every_schema_key_has_a_description():
         return found
 
     assert missing(yaml.safe_load(SCHEMA.read_text()), "") == []
+
+
+def test_experiments_sharing_a_model_or_an_evaluation_may_differ_where_it_does_not_matter():
+    c = config()
+    digits = c["experiments"]["digits"]
+    c["experiments"]["digits_k5"] = {**copy.deepcopy(digits), "k": 5, "m": 2.0,
+                                     "methods": digits["methods"][:1]}  # constant sigma only
+    reg = build_registry(c)
+    first, second = (reg.experiments[e].runs[0] for e in ("digits", "digits_k5"))
+    assert (first.model, first.evaluation) == (second.model, second.evaluation)
