@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-idrs
 
 # A custom run: `make run CONFIG=my.yaml` (my.yaml replaces config.yaml) or
 # `make run CONFIG="config.yaml my.yaml"` (my.yaml overrides some keys of config.yaml);
-# they write to results-my/ and results-config-my/ (idrs.workflow.results_dir), never into
+# they write to results-my/ and results-config+my/ (idrs.workflow.results_dir), never into
 # the default's results/.
 CONFIG ?= config.yaml
 

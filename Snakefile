@@ -25,9 +25,7 @@ include: "rules/regions.smk"
 include: "rules/theory.smk"
 
 
-# The report's first page is the one the landing rule wrote (with the verdicts); before
-# the run, the workflow's description.
-report: str((RESULTS / "landing.rst").resolve()) if (RESULTS / "landing.rst").exists() else "report/workflow.rst"
+report: report_page()
 
 
 rule all:

@@ -92,6 +92,17 @@ CONFIG_NAME = " ".join(os.path.relpath(path) for path in
                        workflow.config_settings.configfiles or ["config.yaml"])
 
 
+def report_page():
+    """The report's first page: the landing rule's (with the verdicts), unless a paper
+    check is newer than it (a run that stopped before the landing job); else the
+    workflow's description."""
+    landing = RESULTS / "landing.rst"
+    checks = (RESULTS / "paper").glob("*.csv")
+    if landing.exists() and all(landing.stat().st_mtime >= c.stat().st_mtime for c in checks):
+        return str(landing.resolve())
+    return "report/workflow.rst"
+
+
 def landing_inputs(wc):
     inputs = {"description": Path(workflow.basedir) / "report" / "workflow.rst"}
     if PAPER:
@@ -149,9 +160,7 @@ def certify_inputs(wc):
 def certify_args(wc, input):
     m, ev = MODELS[wc.model], EVALUATIONS[wc.evaluation]
     start, stop = shard_ranges(wc.model, wc.evaluation)[int(wc.shard)]
-    flags = ev.certify_flags(start, stop, input.get("distances"))
-    if m.pretrained:
-        flags.append(f"--expect-arch {m.arch}")
+    flags = ev.certify_flags(start, stop, input.get("distances"), m.arch if m.pretrained else None)
     return " ".join([dataset_args(m.dataset), *flags, device()])
 
 

@@ -23,6 +23,6 @@ rule regions:
     resources:
         mem_mb=4000,
         runtime=30,
-    localrule: True
+        gpu=lambda wc: resources_of("certify", "gpu"),  # it runs on the config's device
     script:
         "../workflow_scripts/regions.py"

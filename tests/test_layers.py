@@ -83,3 +83,12 @@ def test_the_maths_loads_neither_torch_nor_pyarrow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_the_workflow_registry_and_jobs_load_no_torch():
+    # `idrs data` on a toy set and config validation stay free of torch's import time
+    code = ("import sys, idrs.workflow.jobs, idrs.workflow.registry, idrs.workflow.cli; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False", out

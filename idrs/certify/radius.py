@@ -354,7 +354,8 @@ def _band_max(xi_extreme, p, alpha):
 
 def _side_statistic(alpha, side, rho, delta, log_sigma_t, dim, p_a, p_b, threshold):
     """The statistic of :func:`idrs_radius` at radius ``alpha`` (units of sigma0) on one
-    side of sigma0: negative where certified, NaN where not (it propagates).
+    side of sigma0: negative where certified, >= 0 where not, NaN where SciPy's functions
+    fail (it propagates, and a NaN is never taken for certified).
 
     ``side`` +1: sigma1 = sigma0 e^{+rho alpha + delta}, clamped to sigma0 / sigma_t;
     -1: sigma1 = sigma0 e^{-rho alpha - delta}, clamped to sigma_t sigma0 (``log_sigma_t``

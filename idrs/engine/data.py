@@ -174,13 +174,13 @@ _OFFLINE = {"MNIST": " Offline, the dataset mnist_subset holds 5,000 real MNIST 
                      "(the default config's `mnist` experiment uses it)."}
 
 
-def _unavailable(name, folder, files, err, root=None, existed=()):
-    """The error of a dataset that is neither on disk nor downloadable; the folders a
-    failed download created (empty) are removed again."""
-    if root is not None:
-        for made in sorted(Path(root).rglob("*"), key=lambda p: -len(p.parts)) + [Path(root)]:
-            if made not in existed and made.is_dir() and not any(made.iterdir()):
-                made.rmdir()
+def _unavailable(name, folder, files, err, existed=()):
+    """The error of a dataset that is neither on disk nor downloadable; the folders on the
+    way to ``folder`` that a failed download created (and left empty) are removed."""
+    for made in [Path(folder), *Path(folder).parents]:
+        if made in existed or not made.is_dir() or any(made.iterdir()):
+            break
+        made.rmdir()
     return DatasetUnavailableError(
         f"{name} is not in {folder} and could not be downloaded ({' '.join(str(err).split())}). "
         f"Place the files "
@@ -189,19 +189,20 @@ def _unavailable(name, folder, files, err, root=None, existed=()):
         f"access.{_OFFLINE.get(name, '')}")
 
 
-def _existing(root) -> set:
-    root = Path(root)
-    return set(root.rglob("*")) | {root} if root.exists() else set()
+def _existing(folder) -> set:
+    """``folder`` and its parents that exist now (a failed download removes no others)."""
+    return {p for p in [Path(folder), *Path(folder).parents] if p.exists()}
 
 
 def mnist(root, download=True) -> ArrayDataset:
     """torchvision's MNIST (60,000 / 10,000 images)."""
     from torchvision.datasets import MNIST
-    folder, existed = Path(root) / "MNIST" / "raw", _existing(root)
+    folder = Path(root) / "MNIST" / "raw"
+    existed = _existing(folder)
     try:
         train, test = (MNIST(str(root), train=t, download=download) for t in (True, False))
     except Exception as err:  # offline download or missing files: one clear message
-        raise _unavailable("MNIST", folder, _MNIST_FILES, err, root, existed) from None
+        raise _unavailable("MNIST", folder, _MNIST_FILES, err, existed) from None
     return ArrayDataset(
         "mnist", (train.data.numpy()[:, None] / np.float32(255)),
         train.targets.numpy().astype(np.int64),
@@ -220,11 +221,11 @@ def cifar10(root, download=True) -> ArrayDataset:
         if not download:
             raise _unavailable("CIFAR10", folder, _CIFAR_FILES, "download disabled")
         from torchvision.datasets import CIFAR10
-        existed = _existing(root)
+        existed = _existing(folder)
         try:
             CIFAR10(str(root), train=True, download=True)
         except Exception as err:
-            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, err, root, existed) from None
+            raise _unavailable("CIFAR10", folder, _CIFAR_FILES, err, existed) from None
 
     def read(names):
         xs, ys = [], []
@@ -237,7 +238,8 @@ def cifar10(root, download=True) -> ArrayDataset:
             except Exception as err:
                 raise DatasetUnavailableError(
                     f"{folder / f} is not a readable CIFAR10 batch ({err}); delete it and "
-                    f"run `idrs data cifar10 --root {root}` to download it again.") from None
+                    f"run `idrs data --dataset cifar10 --root {root}` to download it "
+                    "again.") from None
         return np.concatenate(xs) / np.float32(255), np.concatenate(ys)
 
     x_tr, y_tr = read(_CIFAR_FILES[:5])

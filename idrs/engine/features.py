@@ -33,17 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_option
+from ..certify.rounding import U32, U64, gamma
 
 __all__ = ["FeatureMap", "feature_error", "MAPS"]
 
 MAPS = ("none", "pool", "pca")
-U32, U64 = 2.0 ** -24, 2.0 ** -53
 #: Rows of a block when features are computed (bounds the float64 temporaries).
 _ROWS = 256
-
-
-def _gamma(n, u):
-    return n * u / (1.0 - n * u)
 
 
 class FeatureMap:
@@ -106,7 +102,7 @@ class FeatureMap:
         # outputs is a dot product of a unit row with x, within gamma_N |x|
         n = self.factor ** 2 + 1 if self.kind == "pool" else self.weights.shape[1]
         p = 1 if self.kind == "pool" else self.weights.shape[0]
-        return _gamma(n, U64) * np.sqrt(p) * (1 + U32) + U32
+        return gamma(n, U64) * np.sqrt(p) * (1 + U32) + U32
 
     def transform(self, x):
         """float32 features of ``x`` (n, ...)."""

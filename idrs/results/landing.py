@@ -8,7 +8,7 @@ tables go in as raw HTML, guarded from Jinja2.
 from __future__ import annotations
 
 from .html_tables import html_table
-from .paper_check import FITTED, claim_summary, claims_table, measurement_verdicts, verdicts_table
+from .paper_check import claim_summary, claims_table, verdict_summary, verdicts_table
 
 __all__ = ["landing_rst"]
 
@@ -16,11 +16,6 @@ __all__ = ["landing_rst"]
 def _raw(markup: str) -> str:
     """An RST raw-HTML block whose content Jinja2 leaves alone."""
     return ".. raw:: html\n\n   {% raw %}" + markup.replace("\n", " ") + "{% endraw %}\n"
-
-
-def _counts(values, order) -> str:
-    counts = values.value_counts()
-    return ", ".join(f"{counts[v]} {v}" for v in order if v in counts) or "none"
 
 
 def landing_rst(description: str, name: str, experiments: dict, verdicts=None,
@@ -53,13 +48,9 @@ def landing_rst(description: str, name: str, experiments: dict, verdicts=None,
                      "claims (no ``paper_registry``): its report holds its own experiments "
                      "only.\n")
         return "\n".join(parts)
-    measurements = measurement_verdicts(verdicts)
-    order = ["agrees", "differs", "too uncertain to judge", FITTED, "not run"]
     parts += [
         "Does the paper hold?\n--------------------\n",
-        f"**{len(measurements)} measurements** ({len(verdicts)} printed cells): "
-        f"{_counts(measurements, order + sorted(set(measurements) - set(order)))}. "
-        f"**Claims**: {claim_summary(claims)}.\n",
+        f"**{verdict_summary(verdicts)}**. **Claims**: {claim_summary(claims)}.\n",
         "Printed cells\n~~~~~~~~~~~~~\n", _raw(html_table(verdicts_table(verdicts))),
         "Claims\n~~~~~~\n", _raw(html_table(claims_table(claims)))]
     return "\n".join(parts)

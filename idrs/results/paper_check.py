@@ -511,9 +511,16 @@ def check(results_dir, config: str, experiments=None) -> tuple:
     return verdicts, claim_verdicts(load_claims(), comparisons, config, runs)
 
 
-def _counts(table: pd.DataFrame) -> str:
-    counts = table["verdict"].value_counts().to_dict()
-    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+#: Verdicts in the order their counts are given.
+VERDICTS = ("agrees", "differs", "too uncertain to judge", FITTED, "not run")
+
+
+def verdict_summary(verdicts: pd.DataFrame) -> str:
+    """One line: measurements and printed cells, counted by verdict."""
+    counts = measurement_verdicts(verdicts).value_counts()
+    order = [v for v in VERDICTS if v in counts] + sorted(set(counts.index) - set(VERDICTS))
+    return (f"{counts.sum()} measurements ({len(verdicts)} printed cells; one printed in "
+            f"several tables counts once): " + ", ".join(f"{counts[v]} {v}" for v in order))
 
 
 def measurement_verdicts(verdicts: pd.DataFrame) -> pd.Series:
@@ -539,10 +546,7 @@ def _named(config: str, name=None) -> str:
 
 
 def verdicts_markdown(verdicts: pd.DataFrame, config: str, name=None) -> str:
-    measurements = measurement_verdicts(verdicts).to_frame()
-    return (f"# Does the paper hold? {_named(config, name)}: {len(measurements)} measurements "
-            f"({len(verdicts)} printed cells; one printed in several tables counts once): "
-            f"{_counts(measurements)}\n\n"
+    return (f"# Does the paper hold? {_named(config, name)}: {verdict_summary(verdicts)}\n\n"
             "Interval: ours - paper, 95%, from our seed variance, the paper's (its printed "
             "SD and number of runs, or ours; a whole run's where it printed one run), the "
             "test-set term where the images differ, and half a printed digit. Agrees: the "
@@ -618,8 +622,8 @@ def write_paper_check(results_dir, config: str, outdir=None, experiments=None,
     claims.to_csv(outdir / "claims.csv", index=False)
     (outdir / "claims.md").write_text(claims_markdown(claims, config, name))
     for stem, table, caption in (
-            ("verdicts", verdicts_table(verdicts), verdicts_markdown(verdicts, config, name)
-             .split("\n")[0].lstrip("# ")),
+            ("verdicts", verdicts_table(verdicts), f"Does the paper hold? {_named(config, name)}"
+             f": {verdict_summary(verdicts)}"),
             ("claims", claims_table(claims), f"The paper's claims: {claim_summary(claims)}")):
         (outdir / f"{stem}.html").write_text(html_page(table, caption))
     for number, table in paper_tables(verdicts).items():

@@ -16,7 +16,6 @@ from .. import __version__
 from ..certify.sigma import calibrate_sigma_b, log_sigma_slack, sigma_from_distance
 from ..engine.data import fingerprint, load_dataset
 from ..engine.knn import knn_mean_distance, load_distances, save_distances
-from ..engine.models import engine_settings
 from ..files import file_sha256, write_table
 from ..results.records import RECORD_COLUMNS
 from .registry import Evaluation
@@ -310,7 +309,8 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
         and ``compile`` None: the device's fastest path
         (:func:`idrs.engine.models.engine_settings`); ``noise_seed`` seeds the noise.
     start, stop : int
-        The shard: test indices ``range(start, stop, skip)`` (skip of ``evaluation``).
+        The shard: test indices ``start <= i < stop`` with ``i % skip == 0`` (skip of
+        ``evaluation``; :func:`test_indices`).
     distances : path, optional
         The test split's kNN distances (``idrs knn``), needed where ``rate > 0``.
     device, channels_last
@@ -333,6 +333,7 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     if not 1 <= n0 <= n:
         raise ValueError(f"n0 == {n0} and n == {n}: need 1 <= n0 <= n (n0 selects the class, "
                          "n certifies it).")
+    from ..engine.models import engine_settings
     from ..engine.smoothing import certify
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, ev.skip, device)
     if expect_arch is not None and meta["arch"] != expect_arch:
@@ -396,6 +397,7 @@ def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, s
         One row per input: its prediction (or abstention) and provenance; also written
         to ``out``.
     """
+    from ..engine.models import engine_settings
     from ..engine.smoothing import predict
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
     model, amp, compile = engine_settings(model, device, amp, compile)

@@ -7,10 +7,11 @@ field that changes a result, and produce the ``idrs`` command-line flags that ru
 them; the records that ``idrs certify`` writes carry the same fields
 (:data:`Evaluation.RECORD_COLUMN`). The Snakemake rules only wire these to files.
 
-A config is validated against ``schemas/config.schema.yaml`` first (which fills in the
-defaults); :func:`build_registry` then checks what a schema cannot (names that refer to
-each other, files that must exist, plug-ins that must import) and raises
-:class:`ConfigError` naming the key and the fix, before any job starts.
+A config is validated against ``schemas/config.schema.yaml`` first (:func:`load_config`,
+which fills in the defaults); :func:`check_files` checks the files that must exist and
+the plug-ins that must import, :func:`build_registry` the names that refer to each other
+and :func:`check_claims` the registered claims. Each raises :class:`ConfigError` naming
+the key and the fix, before any job starts.
 """
 
 from __future__ import annotations
@@ -149,10 +150,13 @@ class Evaluation:
     amp: bool | None = None            # None: the device's default (recorded per row)
     compile: str | None = None         # None: the device's default (recorded per row)
     noise_seed: int = 0
-    batch: int | None = None           # result-neutral: records are the same for any
+    batch: int | None = None           # result-neutral: see RESULT_NEUTRAL
     shard_size: int = 1000             # result-neutral: how test indices are split into jobs
 
-    #: Fields that change no record (tested), hence not in :attr:`id`.
+    #: Fields that change no record, hence not in :attr:`id`: on the CPU records are the
+    #: same for any batch (tested); on CUDA with bf16 and a compiled model the kernels
+    #: follow the batch shape, so shards of other batch sizes agree within the base
+    #: classifier's rounding only (every certificate stays sound; not bitwise).
     RESULT_NEUTRAL = ("batch", "shard_size")
     #: The record column that carries each result-changing field (``max``: the last
     #: shard's stop; ``amp``: ``precision``; ``sigma``: ``sigma_b``, with ``sigma_mean``
@@ -183,13 +187,16 @@ class Evaluation:
             key += f"-compile{self.compile}"
         return key + f"-noise{self.noise_seed}"
 
-    def certify_flags(self, start, stop, distances=None) -> list[str]:
-        """``idrs certify`` flags (dataset and model flags apart) for one shard."""
+    def certify_flags(self, start, stop, distances=None, expect_arch=None) -> list[str]:
+        """``idrs certify`` flags (dataset and model flags apart) for one shard, in the
+        order the workflow has always passed them (a new order would rerun every job)."""
         flags = [f"--sigma {self.sigma}", f"--n0 {self.n0}", f"--n {self.n}",
                  f"--alpha {self.alpha}", f"--skip {self.skip}", f"--start {start}",
                  f"--stop {stop}", f"--seed {self.noise_seed}"]
         if self.batch is not None:
             flags.append(f"--batch {self.batch}")
+        if expect_arch is not None:
+            flags.append(f"--expect-arch {expect_arch}")
         if self.amp is not None:
             flags.append("--amp" if self.amp else "--no-amp")
         if self.compile is not None:

@@ -4,8 +4,10 @@ run never overwrites the default's.
 Snakemake merges ``--configfile`` files in order (later keys override earlier ones,
 nested mappings key by key), so a small file after ``config.yaml`` overrides it, and a
 file alone replaces it. The folder is the merged config's ``results_dir`` if it sets
-one; otherwise ``results`` for ``config.yaml`` alone and ``results-<a>-<b>`` for the files
-``<a>.yaml <b>.yaml``, so that two different lists of files never share a folder.
+one; otherwise ``results`` for ``./config.yaml`` alone, and else ``results-`` followed by
+the files' paths (relative to the working folder, without ``.yaml``, ``/`` written as
+``.``) joined by ``+``: ``my.yaml`` gives ``results-my``, ``config.yaml my.yaml``
+``results-config+my``, ``a/my.yaml`` ``results-a.my``.
 """
 
 from __future__ import annotations
@@ -27,5 +29,12 @@ def results_dir(configfiles, config=None) -> str:
             config.update(yaml.safe_load(Path(path).read_text()) or {})
     if config.get("results_dir"):
         return str(config["results_dir"])
-    stems = [Path(path).stem for path in configfiles]
-    return "results" if stems == ["config"] else "results-" + "-".join(stems)
+    names = []
+    for path in map(Path, configfiles):
+        path = path.resolve()
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:  # outside the working folder: its absolute path
+            path = Path(*path.parts[1:])
+        names.append(".".join(path.with_suffix("").parts))
+    return "results" if names == ["config"] else "results-" + "+".join(names)
