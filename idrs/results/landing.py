@@ -14,8 +14,10 @@ __all__ = ["landing_rst"]
 
 
 def _raw(markup: str) -> str:
-    """An RST raw-HTML block whose content Jinja2 leaves alone."""
-    return ".. raw:: html\n\n   {% raw %}" + markup.replace("\n", " ") + "{% endraw %}\n"
+    """An RST raw-HTML block whose content Jinja2 leaves alone (the block's first
+    characters are not a Jinja2 tag: Snakemake's Jinja2 strips the indentation before one,
+    which would leave the directive without content)."""
+    return ".. raw:: html\n\n   <div>{% raw %}" + markup.replace("\n", " ") + "{% endraw %}</div>\n"
 
 
 def landing_rst(description: str, name: str, experiments: dict, verdicts=None,
