@@ -76,7 +76,7 @@ def test_corrupt_cifar_batch_names_the_file_and_the_fix(tmp_path, rng):
     _write_cifar(tmp_path / "cifar-10-batches-py", rng)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
     with pytest.raises(DatasetUnavailableError, match="data_batch_3 is not a readable CIFAR10 "
-                                                      "batch.*idrs data cifar10"):
+                                                      "batch.*idrs data --dataset cifar10"):
         cifar10(tmp_path, download=False)
 
 
