@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 #: The one lint allowed: idrs installs into one virtual environment (make setup), so its
 #: rules name no conda environment or container.
