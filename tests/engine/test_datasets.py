@@ -176,3 +176,18 @@ def test_offline_image_sets_are_fixed_stratified_splits():
         assert np.abs(np.bincount(ds.y_test) - expected).max() <= 1  # stratified
     assert fingerprint(digits().x_train) == fingerprint(digits().x_train)
     assert mnist_subset().dim == 784
+
+
+@pytest.mark.parametrize("name", ["mnist_subset", "digits"])
+def test_a_bundled_set_is_cached_in_the_data_root_exactly(tmp_path, name):
+    from idrs.engine.dataset import fingerprint
+    fresh = load_dataset(name, root=tmp_path)
+    (cached_file,) = tmp_path.glob(f"{name}-*.npz")  # named by the shipping package's version
+    cached = load_dataset(name, root=tmp_path)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        assert getattr(cached, key).dtype == getattr(fresh, key).dtype
+        np.testing.assert_array_equal(getattr(cached, key), getattr(fresh, key))
+    assert fingerprint(cached.x_train) == fingerprint(fresh.x_train)
+    assert (cached.mean, cached.std, cached.num_classes) == (fresh.mean, fresh.std,
+                                                            fresh.num_classes)
+    assert cached_file.stat().st_size > 0
