@@ -41,7 +41,7 @@ from idrs.engine.models import (  # noqa: E402
     engine_settings,  # noqa: E402
     inference_model,
 )
-from idrs.engine.smoothing import BATCH_SIZE, certify, default_batch_size  # noqa: E402
+from idrs.engine.smoothing import certify, default_batch_size  # noqa: E402
 from idrs.engine.train import train  # noqa: E402
 from idrs.engine.train_config import TrainConfig  # noqa: E402
 
@@ -203,10 +203,14 @@ def mnist_rows(table, device, args):
     paths.append((f"idrs MNIST CNN, default path ({'bf16' if amp else 'fp32'}, compile "
                   f"{mode}, batch {b})", fast, {"amp": amp}))
     if device.type == "cuda":
-        # a tiny CNN is launch-bound at small batches: the old default, and a larger one
-        for batch in (BATCH_SIZE["cuda"], 65_536):
+        # a tiny CNN is launch-bound at small batches: the default's neighbours
+        for batch in (8192, 32_768, 65_536):
             paths.append((f"idrs MNIST CNN, default path at batch {batch}", fast,
                           {"amp": amp, "batch_size": batch}))
+        graphs, _, _ = engine_settings(copy.deepcopy(model), device, compile="cudagraphs")
+        for batch in (b, 65_536):
+            paths.append((f"idrs MNIST CNN, bf16 + CUDA graphs (compile reduce-overhead), "
+                          f"batch {batch}", graphs, {"amp": amp, "batch_size": batch}))
     for i, (label, net, kw) in enumerate(paths):
         if i >= 2 and table.elapsed() > args.budget:  # the batch sweep is optional
             table.row(label, "skipped", f"time budget of {args.budget} s spent")
@@ -273,6 +277,8 @@ def train_rows(table, device, args):
     variants = [("fp32 (default)", {}, False)]
     if device.type == "cuda":
         variants += [("bf16 channels_last", {"precision": "bf16"}, False),
+                     ("bf16 channels_last + CUDA graphs (compile reduce-overhead)",
+                      {"precision": "bf16", "compile": "cudagraphs"}, True),
                      ("bf16 channels_last + torch.compile",
                       {"precision": "bf16", "compile": "default"}, True)]
     for arch, shape, full, augmentation in (
@@ -316,17 +322,20 @@ def accuracy_rows(table, device, args):
                       scale(data["x_test"]), data["y_test"], 10, MNIST_MEAN, MNIST_STD, None)
     m = args.train_images  # the smoke run's few images
     ds = dataclasses.replace(ds, x_train=ds.x_train[:m], y_train=ds.y_train[:m])
-    for precision in ("fp32", "bf16") if device.type == "cuda" else ("fp32",):
+    variants = [("fp32", {})]
+    if device.type == "cuda":
+        variants += [("bf16", {"precision": "bf16"}),
+                     ("bf16 + CUDA graphs", {"precision": "bf16", "compile": "cudagraphs"})]
+    for label, kw in variants:
         last = []
         for seed in range(4):
             config = TrainConfig(arch="cnn", epochs=args.accuracy_epochs, batch_size=100,
-                                 lr=0.05, lr_step=10, sigma_train=SIGMA, seed=seed,
-                                 precision=precision)
+                                 lr=0.05, lr_step=10, sigma_train=SIGMA, seed=seed, **kw)
             with tempfile.TemporaryDirectory() as out:
                 train(ds, out, config, device=device, progress=False)
                 last.append(pd.read_csv(Path(out) / "metrics.csv").iloc[-1])
         clean, noisy = (np.array([row[c] for row in last]) for c in ("test_acc", "test_acc_noisy"))
-        table.row(f"MNIST CNN test accuracy, {precision} training",
+        table.row(f"MNIST CNN test accuracy, {label} training",
                   f"{clean.mean():.4f} +- {clean.std(ddof=1):.4f}",
                   f"under sigma = {SIGMA} noise {noisy.mean():.4f} +- {noisy.std(ddof=1):.4f}; "
                   f"seeds 0-3, {len(ds.x_train)} training and {len(ds.x_test)} test images, "

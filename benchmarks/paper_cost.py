@@ -22,6 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = 100 + 100_000   # the n0 + n of the measured seconds per image
+#: seconds per epoch by (arch, precision, compile), all from one H200 run
+#: (benchmarks/results/gpu_check_h200_2026-11-28_cudagraphs_train.md)
+EPOCH_S = {("cifar_resnet110", "fp32", "none"): 10.8, ("cifar_resnet110", "bf16", "none"): 6.6,
+           ("cifar_resnet110", "bf16", "default"): 7.1,
+           ("cifar_resnet110", "bf16", "cudagraphs"): 2.9,
+           ("cnn", "fp32", "none"): 0.4, ("cnn", "bf16", "none"): 0.5,
+           ("cnn", "bf16", "default"): 0.5, ("cnn", "bf16", "cudagraphs"): 0.3}
 
 
 def planned_commands(configfile):
@@ -47,19 +54,23 @@ def main(argv=None):
     parser.add_argument("--configfile", default="config/paper.yaml")
     parser.add_argument("--certify-s", nargs=2, action="append", metavar=("DATASET", "S"),
                         help="seconds per image at n0 + n = 100,100 (default: H200, cifar10 "
-                             "0.436, mnist 0.016, both bf16 + torch.compile)")
+                             "0.436, mnist 0.014, both bf16 + torch.compile)")
     parser.add_argument("--epoch-s", nargs=2, action="append", metavar=("ARCH", "S"),
-                        help="seconds per epoch (default: H200, fp32, cifar_resnet110 5.1, "
-                             "cnn 0.4)")
+                        help="seconds per epoch of every recipe of ARCH (default: the H200's "
+                             "EPOCH_S for the recipe's precision and compile mode)")
     args = parser.parse_args(argv)
-    certify_s = {"cifar10": 0.436, "mnist": 0.016, **{d: float(s) for d, s in args.certify_s or []}}
-    epoch_s = {"cifar_resnet110": 5.1, "cnn": 0.4, **{a: float(s) for a, s in args.epoch_s or []}}
+    certify_s = {"cifar10": 0.436, "mnist": 0.014, **{d: float(s) for d, s in args.certify_s or []}}
+    epoch_s = {a: float(s) for a, s in args.epoch_s or []}
     hours, counts = defaultdict(float), defaultdict(int)
     for command in planned_commands(args.configfile):
         verb, opt = options(command)
         if verb == "train":
-            key = f"train {opt['dataset']} ({opt['arch']})"
-            hours[key] += int(opt["epochs"]) * epoch_s[opt["arch"]] / 3600
+            recipe = (opt["arch"], opt.get("precision", "fp32"), opt.get("compile", "none"))
+            key = f"train {opt['dataset']} ({', '.join(recipe)})"
+            if opt["arch"] not in epoch_s and recipe not in EPOCH_S:
+                raise SystemExit(f"no measured epoch time for {recipe}; pass --epoch-s "
+                                 f"{opt['arch']} SECONDS")
+            hours[key] += int(opt["epochs"]) * epoch_s.get(opt["arch"], EPOCH_S.get(recipe)) / 3600
             counts[key] += int(opt["epochs"])
         else:
             images = len(range(int(opt["start"]), int(opt["stop"]), int(opt["skip"])))

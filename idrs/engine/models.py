@@ -16,9 +16,8 @@ import math
 import torch
 from torch import nn
 
-from .._validation import check_option
 from .plugins import is_dotted, resolve
-from .train_config import COMPILE_MODES
+from .train_config import compile_mode
 
 __all__ = ["NormalizeLayer", "build_model", "inference_model", "engine_settings",
            "bf16_autocast", "ARCHITECTURES"]
@@ -216,5 +215,5 @@ def engine_settings(model, device, amp=None, compile=None):
     cuda = torch.device(device).type == "cuda"
     amp = cuda if amp is None else bf16_autocast(amp, device, "amp")
     compile = ("max-autotune" if cuda else "none") if compile is None else compile
-    check_option(compile, "compile", tuple(COMPILE_MODES))
-    return inference_model(model, compile_mode=COMPILE_MODES[compile]), amp, compile
+    mode = compile_mode(compile, torch.device(device).type)
+    return inference_model(model, compile_mode=mode), amp, compile

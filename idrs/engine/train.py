@@ -33,7 +33,7 @@ from torch import nn
 
 from .models import bf16_autocast, build_model
 from .progress import Progress
-from .train_config import COMPILE_MODES, TrainConfig
+from .train_config import TrainConfig, compile_mode
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,9 @@ def train_one_epoch(step_model, state, x_train, y_train, sigma_t, config, *, aug
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss_fn = nn.CrossEntropyLoss()
     for start in range(0, n, config.batch_size):
+        if step_model is not state.model and config.compile == "cudagraphs":
+            # a new step: the recorded graphs may overwrite the last step's outputs
+            torch.compiler.cudagraph_mark_step_begin()
         idx = perm[start:start + config.batch_size]
         x = x_train[idx]
         if augmentation == "crop_flip":
@@ -228,7 +231,7 @@ def _train(dataset, outdir, config, train_distances, device, progress):
     layout = (torch.channels_last if precision == "bf16" and x_train.dim() == 4
               else torch.contiguous_format)
     model = model.to(memory_format=layout)
-    mode = COMPILE_MODES[config.compile]
+    mode = compile_mode(config.compile, device.type)
     step_model = model if mode is None else torch.compile(model, mode=mode)
     autocast = lambda: torch.autocast(device.type, torch.bfloat16,  # noqa: E731
                                       enabled=precision == "bf16")

@@ -20,10 +20,18 @@ REQUIRED_ON_THE_COMMAND_LINE = {
 
 
 PRECISIONS = ("fp32", "bf16")
-#: ``torch.compile`` modes by name, for certification and training alike (max-autotune
-#: without CUDA graphs: the graphs gained nothing, benchmarks/gpu_check.sh).
+#: ``torch.compile`` modes by name, for certification and training alike. max-autotune
+#: runs without CUDA graphs: they slowed certification (benchmarks/gpu_check.sh);
+#: "cudagraphs" (reduce-overhead) is for launch-bound steps such as ResNet-110 training.
 COMPILE_MODES = {"none": None, "default": "default",
-                 "max-autotune": "max-autotune-no-cudagraphs"}
+                 "max-autotune": "max-autotune-no-cudagraphs", "cudagraphs": "reduce-overhead"}
+
+
+def compile_mode(name, device_type):
+    """``torch.compile``'s mode for the mode named ``name`` on a ``device_type`` device;
+    None: no compilation ("cudagraphs" off CUDA: there are no graphs to replay)."""
+    check_option(name, "compile", tuple(COMPILE_MODES))
+    return None if name == "cudagraphs" and device_type != "cuda" else COMPILE_MODES[name]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ import math
 import sys
 
 from ..engine.data import DATASETS
-from ..engine.train_config import TrainConfig
+from ..engine.train_config import COMPILE_MODES, TrainConfig
 
 
 def _theory(args):
@@ -213,7 +213,7 @@ def _add_sampling(p, sigma_help="the constant noise level sigma"):
                         "16384 for inputs of at most 1024 elements)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the base classifier (default: on CUDA only)")
-    p.add_argument("--compile", choices=["none", "default", "max-autotune"], default=None,
+    p.add_argument("--compile", choices=tuple(COMPILE_MODES), default=None,
                    help="torch.compile mode of the base classifier (default: max-autotune on "
                         "CUDA, none on the CPU)")
     _add_device(p)

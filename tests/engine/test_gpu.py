@@ -170,3 +170,35 @@ def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(t
         weights.append(model.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards
+
+
+def test_cuda_graph_training_updates_batchnorm_as_eager_training_does(tmp_path):
+    """``compile="cudagraphs"`` replays recorded steps: the BatchNorm running statistics
+    and the weights it ends with must be those of eager bf16 training up to rounding (a
+    graph that dropped the buffers' in-place updates would leave them at 0 and 1)."""
+    from idrs.engine.data import ArrayDataset
+    from idrs.engine.train import load_model, train
+    from idrs.engine.train_config import TrainConfig
+    rng = np.random.default_rng(1)
+    shape = (3, 32, 32)
+    ds = ArrayDataset("random", rng.random((256, *shape), dtype=np.float32),
+                      rng.integers(0, 10, 256), rng.random((64, *shape), dtype=np.float32),
+                      rng.integers(0, 10, 64), 10, (0.5,) * 3, (0.25,) * 3, None)
+    states = {}
+    for compile in ("none", "cudagraphs"):
+        config = TrainConfig(arch="cifar_resnet20", epochs=1, batch_size=64, lr=0.01,
+                             sigma_train=0.25, precision="bf16", compile=compile)
+        states[compile] = load_model(train(ds, tmp_path / compile, config, device="cuda",
+                                           progress=False))[0].state_dict()
+    stats = [k for k in states["none"] if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for key in stats:
+        eager, graphs = states["none"][key].float(), states["cudagraphs"][key].float()
+        initial = torch.zeros_like(eager) if key.endswith("mean") else torch.ones_like(eager)
+        moved = (eager - initial).abs().max()
+        assert (graphs - initial).abs().max() > 0.5 * moved, key
+        assert (graphs - eager).abs().max() <= 0.05 * moved + 1e-3, key
+    for key in states["none"]:
+        if key.endswith("weight"):
+            torch.testing.assert_close(states["cudagraphs"][key].float(),
+                                       states["none"][key].float(), rtol=0.05, atol=2e-3)

@@ -117,3 +117,13 @@ def test_precision_is_recorded_and_checked(tmp_path, caplog):
     for field, value in (("precision", "fp16"), ("compile", "fast")):
         with pytest.raises(ValueError, match=f"{field} == '{value}', must be one of"):
             TrainConfig(**{**CONFIG.__dict__, field: value})
+
+
+def test_cudagraphs_compiles_only_on_cuda():
+    """CUDA graphs need CUDA: elsewhere the mode compiles nothing, and unknown names fail."""
+    from idrs.engine.train_config import compile_mode
+    assert compile_mode("cudagraphs", "cuda") == "reduce-overhead"
+    assert compile_mode("cudagraphs", "cpu") is None
+    assert compile_mode("max-autotune", "cpu") == "max-autotune-no-cudagraphs"
+    with pytest.raises(ValueError, match="compile"):
+        compile_mode("graphs", "cuda")
