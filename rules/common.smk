@@ -87,6 +87,13 @@ THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 #: Whether this config registers the paper's cells and claims: the paper check and the
 #: theory outputs it reads run only then.
 PAPER = config.get("paper_registry") is not None
+#: {experiment: N} of the experiments on data with a dimension (the cone sets); with the
+#: paper's cells and two dimensions at least, their gains are drawn against N.
+DIMENSIONS = {name: dataset_spec(config, exp.dataset)["dim"] for name, exp in EXPERIMENTS.items()
+              if "dim" in dataset_spec(config, exp.dataset)}
+DIMENSION_FILES = ([f"dimension_gains{suffix}" for suffix in (".csv", ".png", ".pdf",
+                                                             "_table.csv", "_table.md")]
+                   if PAPER and len(set(DIMENSIONS.values())) >= 2 else [])
 #: The configuration's name in the report: its files.
 CONFIG_NAME = " ".join(os.path.relpath(path) for path in
                        workflow.config_settings.configfiles or ["config.yaml"])
@@ -116,7 +123,7 @@ def get_final_output():
     out = [RESULTS / "landing.rst"]
     if PAPER:
         out += [RESULTS / "theory" / f for f in THEORY_FILES]
-        out += [RESULTS / "paper" / f for f in PAPER_FILES]
+        out += [RESULTS / "paper" / f for f in PAPER_FILES + DIMENSION_FILES]
     out += [RESULTS / "tables" / f for f in ("records.parquet", "runs.parquet")]
     out += [RESULTS / "report" / e / f for e in EXPERIMENTS for f in REPORT_FILES]
     out += [RESULTS / "report" / e / f"decision_regions.{ext}" for e, exp in EXPERIMENTS.items()

@@ -80,6 +80,35 @@ rule paper_check:
         "--experiments {params.experiments} --name '{params.name}' --write > {log} 2>&1"
 
 
+# Table 5 across dimensions: the gain of sigma(x) over constant sigma and over its
+# control against N, ours beside the paper's (idrs.results.dimension).
+rule dimension_gains:
+    input:
+        comparisons=[RESULTS / "report" / e / "comparisons.csv" for e in DIMENSIONS],
+        runs=[RESULTS / "report" / e / "runs.csv" for e in DIMENSIONS],
+        verdicts=RESULTS / "paper" / "verdicts.csv",
+    output:
+        csv=RESULTS / "paper" / "dimension_gains.csv",
+        png=report(RESULTS / "paper" / "dimension_gains.png",
+                   caption="../report/dimension_gains.rst", category="0. Does the paper hold?"),
+        pdf=RESULTS / "paper" / "dimension_gains.pdf",
+        table=RESULTS / "paper" / "dimension_gains_table.csv",
+        table_md=RESULTS / "paper" / "dimension_gains_table.md",
+    params:
+        dims=DIMENSIONS,
+    log:
+        RESULTS / "logs/dimension_gains.log",
+    benchmark:
+        RESULTS / "benchmarks" / "dimension_gains" / "dimension_gains.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    localrule: True
+    script:
+        "../workflow_scripts/dimension_gains.py"
+
+
 # The report's first page: what this configuration ran, and where it registers the
 # paper's cells and claims, the verdict counts and both tables (idrs.results.landing).
 rule landing:

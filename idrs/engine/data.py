@@ -135,7 +135,8 @@ RADIAL_LAWS = ("exp", "chi")
 
 def cone(dim: int, seed: int = 0, n_train: int = 500, n_test: int = 100,
          half_angle: float = 0.3, radial: str = "exp", scale: float = 1.0,
-         radial_dof: int = 2) -> ArrayDataset:
+         radial_dof: int = 2, outer_scale: float | None = None,
+         outer_dof_fraction: float | None = None) -> ArrayDataset:
     r"""Appendix A.5: a cone class against a spherically symmetric class, in R^dim.
 
     The paper: one class "in a cone of small angle ... the density is higher near the
@@ -154,20 +155,35 @@ def cone(dim: int, seed: int = 0, n_train: int = 500, n_test: int = 100,
       1's law, whose point density :math:`\propto r^{\text{dof}-N}e^{-r^2/2\text{scale}^2}`
       peaks at the centre more sharply than a Gaussian's for N > dof.
 
+    With ``outer_dof_fraction`` (radial="chi" only) the spherically symmetric class has
+    its own law, :math:`\text{outer\_scale}\sqrt{\chi^2_d}` with :math:`d =
+    \max(\text{radial\_dof}, \text{outer\_dof\_fraction}\cdot N)`: a density in
+    :math:`\mathbb R^N` :math:`\propto r^{d-N}e^{-r^2/2\,\text{outer\_scale}^2}`, whose
+    peak at the centre is sharper than a Gaussian's (fraction 1) by a fixed power of
+    :math:`r` per dimension. The dimension enters where A.5 puts it: a class defined by
+    its density in :math:`\mathbb R^N` spreads with N, while the cone class stays
+    piled on the vertex, so the problem gets harder with N (Table 5).
+
     ``n_train`` and ``n_test`` points per class.
     """
     if dim < 2:
         raise ValueError(f"dim == {dim}, must be >= 2 for the cone data set.")
     if radial not in RADIAL_LAWS:
         raise ValueError(f"radial == {radial!r}, must be one of {list(RADIAL_LAWS)}.")
+    if outer_dof_fraction is not None and (radial != "chi" or not 0 < outer_dof_fraction <= 1):
+        raise ValueError(f"outer_dof_fraction == {outer_dof_fraction} with radial == "
+                         f"{radial!r}: it needs radial: chi and a value in (0, 1] (1 is a "
+                         "Gaussian's peak; A.5's is sharper).")
+    outer_dof = radial_dof if outer_dof_fraction is None else max(radial_dof,
+                                                                  outer_dof_fraction * dim)
     rng = np.random.default_rng(seed)
     axis = np.zeros(dim)
     axis[0] = 1.0
 
-    def radii(n):
+    def radii(n, scale=scale, dof=radial_dof):
         if radial == "exp":
             return scale * np.sqrt(dim) * rng.exponential(1.0, n)
-        return scale * np.sqrt(rng.chisquare(radial_dof, n))
+        return scale * np.sqrt(rng.chisquare(dof, n))
 
     def in_cone(n):
         phi = half_angle * rng.random(n) ** (1.0 / max(dim - 1, 1))
@@ -183,7 +199,8 @@ def cone(dim: int, seed: int = 0, n_train: int = 500, n_test: int = 100,
             v = rng.standard_normal((2 * n, dim))
             v /= np.linalg.norm(v, axis=1, keepdims=True)
             v = v[np.arccos(np.clip(v[:, 0], -1, 1)) > half_angle]
-            out = np.concatenate([out, radii(len(v))[:, None] * v])
+            r = radii(len(v), outer_scale or scale, outer_dof)
+            out = np.concatenate([out, r[:, None] * v])
         return out[:n]
 
     def draw(n):

@@ -10,7 +10,9 @@ matplotlib figure (tested on that data, not on pixels); :func:`save` writes PNG 
 * :func:`radius_distance_figure`: each test point's certified radius against its kNN
   distance, constant against input-dependent sigma (Figures 13, 23, 24);
 * :func:`regions_figure`: for 2-D data, the points with sigma(x) as circles and the
-  decision boundaries of the smoothed classifiers (Figure 1, Figure 8 right).
+  decision boundaries of the smoothed classifiers (Figure 1, Figure 8 right);
+* :func:`dimension_gain_figure`: the gain of sigma(x) over constant sigma against the
+  input dimension, ours with intervals beside the paper's (Table 5).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["certified_accuracy_figure", "accuracy_figure", "classwise_figure",
-           "radius_distance_figure", "regions_figure", "save"]
+           "radius_distance_figure", "regions_figure", "dimension_gain_figure", "save"]
 
 
 def _pyplot():
@@ -195,6 +197,39 @@ def regions_figure(x, y, circles, grid_x, grid_y, decisions: dict, title: str):
     else:
         zoom.set_title("the smoothed classifiers agree everywhere on the lattice")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def dimension_gain_figure(gains: pd.DataFrame):
+    """``gains``: rows of :func:`idrs.results.dimension.dimension_gains`. One panel per
+    metric, N on a log axis; per kind of baseline, ours as points with their interval
+    (offset sideways so kinds do not hide each other), the paper's printed gains as
+    black diamonds, and zero as a line."""
+    plt = _pyplot()
+    metrics = list(dict.fromkeys(gains.metric))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    names = {"accuracy": "clean accuracy", "acr": "average certified radius"}
+    for ax, metric in zip(axes[0], metrics):
+        rows = gains[gains.metric == metric]
+        for i, (kind, group) in enumerate(rows.groupby("kind", sort=False)):
+            x = group.N * (1.0 + 0.06 * (i - 0.5))
+            ax.errorbar(x, group.ours, yerr=[group.ours - group.ci_low,
+                                             group.ci_high - group.ours],
+                        fmt=MARKERS[i], capsize=3, label=f"ours, {kind}")
+        paper = rows.dropna(subset=["paper"])
+        if len(paper):
+            ax.plot(paper.N, paper.paper, "D", mfc="none", color="black",
+                    label="paper, over its constant sigma")
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rows.N.unique()), [str(n) for n in sorted(rows.N.unique())])
+        ax.set(xlabel="input dimension N", ylabel=f"gain in {names.get(metric, metric)}",
+               title=f"sigma(x) minus constant sigma: {names.get(metric, metric)}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("The curse of dimensionality (Table 5): intervals over seeds and images",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -32,7 +32,7 @@ __all__ = ["ConfigError", "Model", "Evaluation", "Run", "Experiment", "Registry"
 CLAMP_OF_LOADER = {"mnist": "mnist", "mnist_subset": "mnist", "cifar10": "cifar10"}
 #: Dataset keys that are options of the toy generators (idrs.engine.data.sectors, cone).
 GENERATOR_OPTIONS = ("n_train", "n_test", "scale", "sharp_angle", "half_angle", "radial",
-                     "radial_dof")
+                     "radial_dof", "outer_scale", "outer_dof_fraction")
 
 
 class ConfigError(ValueError):

@@ -155,6 +155,24 @@ def test_cone_radial_laws_and_the_cone_share(dim):
     assert _within(cone_angle, mean, sd)
 
 
+@pytest.mark.parametrize("dim", [2, 60, 400])
+def test_cone_outer_class_spreads_with_the_dimension(dim):
+    """With outer_dof_fraction c the spherically symmetric class's radius is
+    outer_scale sqrt(chi2(max(2, c N))) (mean and SD from the chi law), the cone class's
+    stays Figure 1's law whatever N."""
+    from scipy import stats
+    ds = load_dataset("cone", dim=dim, seed=5, n_train=2000, radial="chi", scale=3.0,
+                      outer_scale=2.0, outer_dof_fraction=0.25)
+    r = np.linalg.norm(ds.x_train.astype(np.float64), axis=1)
+    outer = stats.chi(max(2.0, 0.25 * dim), scale=2.0)
+    assert _within(r[ds.y_train == 1], outer.mean(), outer.std())
+    assert _within(r[ds.y_train == 0], 3.0 * np.sqrt(np.pi / 2), 3.0 * np.sqrt((4 - np.pi) / 2))
+    with pytest.raises(ValueError, match="outer_dof_fraction.*radial: chi"):
+        load_dataset("cone", dim=dim, outer_dof_fraction=0.5)  # the exp law
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        load_dataset("cone", dim=dim, radial="chi", outer_dof_fraction=1.5)
+
+
 def test_generator_options_are_checked_and_sized():
     from idrs.engine.data import test_size
     assert test_size("cone", n_test=500) == 1000 and test_size("sectors") == 200
