@@ -347,9 +347,12 @@ def test_a_cell_a_generator_was_calibrated_on_is_counted_apart():
     assert list(got.verdict) == [FITTED, "agrees"]
     assert got.reason[0].startswith("scale calibrated here") and "agrees" in got.reason[0]
     assert measurement_verdicts(got).value_counts().to_dict() == {FITTED: 1, "agrees": 1}
-    # the shipped registry marks Table 5's three constant-sigma rows the cone was fitted on
+    # the shipped registry marks Table 5's six constant-sigma rows the cone was fitted on
+    # (toys; the default runs three of them), and nothing else
     shipped = load_registry()
-    assert (shipped.fitted != "").sum() == 6 and set(shipped.table[shipped.fitted != ""]) == {5}
+    fitted = shipped[shipped.fitted != ""]
+    assert set(fitted.table) == {5} and fitted.row.str.contains(r", sigma = ").all()
+    assert fitted.groupby("config").size().to_dict() == {"default": 3, "toys": 6}
 
 
 def test_published_markdown_tables_drop_empty_and_repeated_columns():
