@@ -1,6 +1,5 @@
 # Config validation and the input functions shared by every stage; the registry of
 # models, evaluations and runs is idrs.workflow.registry.
-import dataclasses
 import os
 from pathlib import Path
 
@@ -195,6 +194,7 @@ def regions_inputs(wc):
 
 
 def regions_evaluations(experiment):
-    """{method: its evaluation setting}, in the order of decision_regions."""
-    return {run.label: dataclasses.asdict(EVALUATIONS[run.evaluation])
+    """{method: its sigma setting}, in the order of decision_regions: a change of n, batch
+    or shard size leaves the figure alone."""
+    return {run.label: EVALUATIONS[run.evaluation].sigma_setting()
             for run in _regions_runs(experiment)}

@@ -422,7 +422,7 @@ def regions_job(spec: dict, models: dict, evaluations: dict, out_stem, *, title,
         {method: model file}.
     evaluations : dict
         {method: its setting as a dict: sigma, rate, k, m, sigma_max, sigma_mean}
-        (:class:`idrs.workflow.registry.Evaluation` as ``dataclasses.asdict``).
+        (:meth:`idrs.workflow.registry.Evaluation.sigma_setting`).
     out_stem : path
         The figure's path without suffix: ``.png`` and ``.pdf`` are written.
     title : str

@@ -158,6 +158,8 @@ class Evaluation:
     #: follow the batch shape, so shards of other batch sizes agree within the base
     #: classifier's rounding only (every certificate stays sound; not bitwise).
     RESULT_NEUTRAL = ("batch", "shard_size")
+    #: The fields that define sigma or sigma(x): all a decision-region figure needs.
+    SIGMA_FIELDS = ("sigma", "rate", "k", "m", "sigma_max", "sigma_mean")
     #: The record column that carries each result-changing field (``max``: the last
     #: shard's stop; ``amp``: ``precision``; ``sigma``: ``sigma_b``, with ``sigma_mean``
     #: the calibrated one).
@@ -166,6 +168,11 @@ class Evaluation:
                      "n0": "n0", "n": "n", "alpha": "alpha", "skip": "skip",
                      "max": "shard_stop", "amp": "precision", "compile": "compile",
                      "noise_seed": "noise_seed"}
+
+    def sigma_setting(self) -> dict:
+        """{field: value} of :attr:`SIGMA_FIELDS`: what sigma(x) is, nothing of how it
+        is sampled or certified."""
+        return {name: getattr(self, name) for name in self.SIGMA_FIELDS}
 
     @property
     def id(self) -> str:

@@ -180,3 +180,14 @@ def test_experiments_sharing_a_model_or_an_evaluation_may_differ_where_it_does_n
     reg = build_registry(c)
     first, second = (reg.experiments[e].runs[0] for e in ("digits", "digits_k5"))
     assert (first.model, first.evaluation) == (second.model, second.evaluation)
+
+
+def test_the_sigma_setting_is_all_a_region_figure_reruns_for():
+    """The regions rule's params: sigma(x) as defined, nothing of how it is certified, so
+    a new n, batch or shard size leaves Figure 1 alone."""
+    ev = Evaluation(sigma=0.4, rate=0.2, k=20, m=0.7, sigma_max=2.0, n=10_000, batch=8000)
+    assert ev.sigma_setting() == {"sigma": 0.4, "rate": 0.2, "k": 20, "m": 0.7,
+                                  "sigma_max": 2.0, "sigma_mean": None}
+    for change in ({"n": 100_000}, {"batch": 1}, {"shard_size": 7}, {"noise_seed": 3}):
+        assert dataclasses.replace(ev, **change).sigma_setting() == ev.sigma_setting()
+    assert dataclasses.replace(ev, m=0.8).sigma_setting() != ev.sigma_setting()
