@@ -160,9 +160,10 @@ def cone(dim: int, seed: int = 0, n_train: int = 500, n_test: int = 100,
     \max(\text{radial\_dof}, \text{outer\_dof\_fraction}\cdot N)`: a density in
     :math:`\mathbb R^N` :math:`\propto r^{d-N}e^{-r^2/2\,\text{outer\_scale}^2}`, whose
     peak at the centre is sharper than a Gaussian's (fraction 1) by the factor
-    :math:`r^{-(1-\text{outer\_dof\_fraction})N}` (once :math:`d` exceeds the floor). The dimension enters where A.5 puts it: a class defined by
-    its density in :math:`\mathbb R^N` spreads with N, while the cone class stays
-    piled on the vertex, so the problem gets harder with N (Table 5).
+    :math:`r^{-(1-\text{outer\_dof\_fraction})N}` (once :math:`d` exceeds the floor).
+    The dimension enters where A.5 puts it: a class defined by its density in
+    :math:`\mathbb R^N` spreads with N, while the cone class stays piled on the vertex,
+    so the problem gets harder with N (Table 5).
 
     ``n_train`` and ``n_test`` points per class.
     """

@@ -35,6 +35,8 @@ def dimension_gains(comparisons: dict, dims: dict, verdicts: pd.DataFrame) -> pd
     difference), its interval (``ci_low``, ``ci_high``) and test, and ``paper``, the
     printed difference where the paper printed both cells (NaN otherwise)."""
     printed = _printed(verdicts)
+    # a baseline is the paper's when it printed any cell of it (it prints no radii)
+    papers = {(experiment, method) for experiment, method, _ in printed}
     rows = []
     for experiment, dim in dims.items():
         table = comparisons[experiment]
@@ -43,7 +45,8 @@ def dimension_gains(comparisons: dict, dims: dict, verdicts: pd.DataFrame) -> pd
             method = printed.get((experiment, r.method, r.metric))
             rows.append({"experiment": experiment, "N": int(dim), "method": r.method,
                          "baseline": r.baseline, "metric": r.metric,
-                         "kind": KINDS[base is None], "ours": r.mean, "ci_low": r.ci_low,
+                         "kind": KINDS[(experiment, r.baseline) not in papers],
+                         "ours": r.mean, "ci_low": r.ci_low,
                          "ci_high": r.ci_high, "test": r.test,
                          "paper": float("nan") if base is None or method is None
                          else method - base})
@@ -68,7 +71,8 @@ def dimension_table(runs: dict, dims: dict, verdicts: pd.DataFrame) -> pd.DataFr
     rows = []
     for experiment, dim in sorted(dims.items(), key=lambda item: item[1]):
         table = runs[experiment]
-        radii = [c for c in table.columns if c.startswith("certified_")]
+        radii = [c for c in table.columns
+                 if c.startswith("certified_") and not c.endswith("_se_images")]
         for method, group in table.groupby("method", sort=False):
             cell = cells.loc[(experiment, method)] if (experiment, method) in cells.index \
                 else None

@@ -208,15 +208,17 @@ def dimension_gain_figure(gains: pd.DataFrame):
     black diamonds, and zero as a line."""
     plt = _pyplot()
     metrics = list(dict.fromkeys(gains.metric))
+    kinds = list(dict.fromkeys(gains.kind))  # one marker and colour per kind in every panel
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     names = {"accuracy": "clean accuracy", "acr": "average certified radius"}
     for ax, metric in zip(axes[0], metrics):
         rows = gains[gains.metric == metric]
-        for i, (kind, group) in enumerate(rows.groupby("kind", sort=False)):
+        for kind, group in rows.groupby("kind", sort=False):
+            i = kinds.index(kind)
             x = group.N * (1.0 + 0.06 * (i - 0.5))
             ax.errorbar(x, group.ours, yerr=[group.ours - group.ci_low,
                                              group.ci_high - group.ours],
-                        fmt=MARKERS[i], capsize=3, label=f"ours, {kind}")
+                        fmt=MARKERS[i], color=f"C{i}", capsize=3, label=f"ours, {kind}")
         paper = rows.dropna(subset=["paper"])
         if len(paper):
             ax.plot(paper.N, paper.paper, "D", mfc="none", color="black",
@@ -227,7 +229,7 @@ def dimension_gain_figure(gains: pd.DataFrame):
         ax.set(xlabel="input dimension N", ylabel=f"gain in {names.get(metric, metric)}",
                title=f"sigma(x) minus constant sigma: {names.get(metric, metric)}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")  # small N: few points up there
     fig.suptitle("The curse of dimensionality (Table 5): intervals over seeds and images",
                  fontsize=9)
     fig.tight_layout()

@@ -59,7 +59,8 @@ def test_figure_draws_each_kind_with_its_interval_and_the_paper(gains):
 
 def _runs(accuracy):
     return pd.DataFrame([{"method": m, "seed": seed, "accuracy": a + 0.01 * seed,
-                          "acr": 1.0 + seed, "certified_0.5": 0.5}
+                          "acr": 1.0 + seed, "certified_0.5": 0.5,
+                          "certified_0.5_se_images": 0.01}
                          for m, a in (("sigma=1", accuracy), ("IDRS", accuracy + 0.02))
                          for seed in range(3)])
 
@@ -76,6 +77,7 @@ def test_dimension_table_puts_the_printed_cell_beside_ours_and_the_radii():
         "0.623", "agrees", "[-0.020, +0.030]")
     assert row["ours (mean ± SD)"] == "0.610 ± 0.010" and row.ACR == "2.000 ± 1.000"
     assert row["cert. acc. r = 0.5"] == "0.500 ± 0.000"
+    assert [c for c in table.columns if c.startswith("cert.")] == ["cert. acc. r = 0.5"]
     assert table.iloc[3].paper == "" and table.iloc[3].verdict == ""  # no printed cell
 
 
