@@ -31,6 +31,12 @@ def test_default_config_dag(tmp_path):
     assert jobs["dataset"] == 6 and jobs["train"] == 6 * 3 and jobs["knn"] == 6
     assert jobs["certify"] == (5 + 10 + 3 + 4) * 3 and jobs["report"] == 6
     assert jobs["regions"] == 2  # the 2-D experiments: sectors and the cone at N = 2
+    # Table 5 against N reads the cone experiments only: data without a dimension
+    # (sectors, digits, MNIST) have none to draw against
+    assert jobs["dimension_gains"] == 1
+    block = done.stdout[done.stdout.index("rule dimension_gains"):]
+    inputs = block[block.index("input:"):block.index("output:")]
+    assert "report/cone18/comparisons.csv" in inputs and "sectors" not in inputs
 
 
 def test_toys_config_dag(tmp_path):
