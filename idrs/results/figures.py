@@ -209,7 +209,7 @@ def dimension_gain_figure(gains: pd.DataFrame):
     plt = _pyplot()
     metrics = list(dict.fromkeys(gains.metric))
     kinds = list(dict.fromkeys(gains.kind))  # one marker and colour per kind in every panel
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 5), squeeze=False)
     names = {"accuracy": "clean accuracy", "acr": "average certified radius"}
     for ax, metric in zip(axes[0], metrics):
         rows = gains[gains.metric == metric]
@@ -226,10 +226,11 @@ def dimension_gain_figure(gains: pd.DataFrame):
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_xticks(sorted(rows.N.unique()), [str(n) for n in sorted(rows.N.unique())])
+        ax.set_xticks([], minor=True)  # a log axis' minor labels would crowd the N
         ax.set(xlabel="input dimension N", ylabel=f"gain in {names.get(metric, metric)}",
                title=f"sigma(x) minus constant sigma: {names.get(metric, metric)}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")  # small N: few points up there
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     fig.suptitle("The curse of dimensionality (Table 5): intervals over seeds and images",
                  fontsize=9)
     fig.tight_layout()
