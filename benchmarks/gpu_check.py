@@ -142,7 +142,7 @@ def profile_rows(table, device, args):
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    from idrs.engine.smoothing import NOISE_ELEMENTS, Draw, packing, sample_counts
+    from idrs.engine.smoothing import Draw, noise_chunk, packing, sample_counts
     cuda = device.type == "cuda"
     for arch, shape in ((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28))):
         model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
@@ -151,8 +151,8 @@ def profile_rows(table, device, args):
         b = default_batch_size(device, dim)
         run = lambda: sample_counts(net, x, [SIGMA], [0], args.n, seed=0, stage=1,  # noqa: E731,B023
                                     num_classes=10, amp=amp)
-        chunk = max(1, min(args.n, NOISE_ELEMENTS // dim))
-        draws = [step.size for step in packing(1, args.n, b, chunk) if isinstance(step, Draw)]
+        draws = [step.size for step in packing(1, args.n, b, noise_chunk(args.n, dim))
+                 if isinstance(step, Draw)]
         noise = lambda: [torch.randn((size, *shape), device=device)  # noqa: E731,B023
                          for size in draws]  # noqa: B023
         layout = torch.channels_last if amp or not cuda else torch.contiguous_format

@@ -67,10 +67,11 @@ def main(argv=None):
         if verb == "train":
             recipe = (opt["arch"], opt.get("precision", "fp32"), opt.get("compile", "none"))
             key = f"train {opt['dataset']} ({', '.join(recipe)})"
-            if opt["arch"] not in epoch_s and recipe not in EPOCH_S:
+            rate = epoch_s.get(opt["arch"], EPOCH_S.get(recipe))
+            if rate is None:
                 raise SystemExit(f"no measured epoch time for {recipe}; pass --epoch-s "
                                  f"{opt['arch']} SECONDS")
-            hours[key] += int(opt["epochs"]) * epoch_s.get(opt["arch"], EPOCH_S.get(recipe)) / 3600
+            hours[key] += int(opt["epochs"]) * rate / 3600
             counts[key] += int(opt["epochs"])
         else:
             images = len(range(int(opt["start"]), int(opt["stop"]), int(opt["skip"])))

@@ -88,8 +88,8 @@ THEORY_FILES = ["table1.csv", "table1.md", "figure3.png", "figure3.pdf"]
 PAPER = config.get("paper_registry") is not None
 #: {experiment: N} of the experiments on data with a dimension (the cone sets); with the
 #: paper's cells and two dimensions at least, their gains are drawn against N.
-DIMENSIONS = {name: dataset_spec(config, exp.dataset)["dim"] for name, exp in EXPERIMENTS.items()
-              if dataset_spec(config, exp.dataset).get("dim") is not None}
+DIMENSIONS = {name: dim for name, exp in EXPERIMENTS.items()
+              if (dim := dataset_spec(config, exp.dataset).get("dim")) is not None}
 DIMENSION_FILES = ([f"dimension_gains{suffix}" for suffix in (".csv", ".png", ".pdf",
                                                              "_table.csv", "_table.md")]
                    if PAPER and len(set(DIMENSIONS.values())) >= 2 else [])

@@ -212,8 +212,7 @@ def engine_settings(model, device, amp=None, compile=None):
     compiled in the default mode and 2.4 s in fp32
     (``benchmarks/results/gpu_check_h200_2026-11-28_profile.md``).
     """
-    cuda = torch.device(device).type == "cuda"
-    amp = cuda if amp is None else bf16_autocast(amp, device, "amp")
-    compile = ("max-autotune" if cuda else "none") if compile is None else compile
-    mode = compile_mode(compile, torch.device(device).type)
-    return inference_model(model, compile_mode=mode), amp, compile
+    kind = torch.device(device).type
+    amp = kind == "cuda" if amp is None else bf16_autocast(amp, device, "amp")
+    compile = ("max-autotune" if kind == "cuda" else "none") if compile is None else compile
+    return inference_model(model, compile_mode=compile_mode(compile, kind)), amp, compile

@@ -24,7 +24,8 @@ from ..certify.radius import cohen_radius, idrs_radius
 from ..certify.stats import clopper_pearson_lower, predict_test
 from .progress import Progress
 
-__all__ = ["ABSTAIN", "sample_counts", "packing", "default_batch_size", "certify", "predict",
+__all__ = ["ABSTAIN", "sample_counts", "packing", "noise_chunk", "default_batch_size", "certify",
+           "predict",
            "smoothed_class", "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
@@ -167,6 +168,13 @@ class Forward(NamedTuple):
     rows: int
 
 
+def noise_chunk(n, dim) -> int:
+    """Samples per noise draw of :func:`sample_counts` for ``n`` samples of inputs of
+    ``dim`` elements: at most :data:`NOISE_ELEMENTS` floats, so the draws, and with them
+    the records, depend on n and the input size only."""
+    return max(1, min(n, NOISE_ELEMENTS // max(1, int(dim))))
+
+
 def packing(m, n, batch_size, chunk):
     """How :func:`sample_counts` packs ``n`` noise samples of each of ``m`` inputs into
     forward passes of ``batch_size`` rows.
@@ -267,7 +275,7 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     m, shape = len(x), tuple(x.shape[1:])
     dim = int(np.prod(shape))
     batch_size = batch_size or default_batch_size(device, dim)
-    chunk = max(1, min(n, NOISE_ELEMENTS // max(1, dim)))
+    chunk = noise_chunk(n, dim)
     sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float32), device=device)
     counts = torch.zeros(m * num_classes, dtype=torch.int64, device=device)
     if channels_last is None:

@@ -191,9 +191,10 @@ def train_one_epoch(step_model, state, x_train, y_train, sigma_t, config, *, aug
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss_fn = nn.CrossEntropyLoss()
+    # replayed CUDA graphs may overwrite a step's outputs: each step is marked as new
+    graphs = step_model is not state.model and config.compile == "cudagraphs"
     for start in range(0, n, config.batch_size):
-        if step_model is not state.model and config.compile == "cudagraphs":
-            # a new step: the recorded graphs may overwrite the last step's outputs
+        if graphs:
             torch.compiler.cudagraph_mark_step_begin()
         idx = perm[start:start + config.batch_size]
         x = x_train[idx]
