@@ -23,6 +23,7 @@ import torch
 from ..certify.radius import cohen_radius, idrs_radius
 from ..certify.stats import clopper_pearson_lower, predict_test
 from .progress import Progress
+from .projection import linear_entry, noise_dimension
 
 __all__ = ["ABSTAIN", "sample_counts", "packing", "noise_chunk", "default_batch_size", "certify",
            "predict",
@@ -216,7 +217,7 @@ def packing(m, n, batch_size, chunk):
 
 @torch.inference_mode()
 def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batch_size=None,
-                  amp=False, channels_last=None, progress=None):
+                  amp=False, channels_last=None, project_noise=True, progress=None):
     r"""How often the base classifier predicts each class on ``x_j + N(0, sigma_j^2 I)``.
 
     Parameters
@@ -249,6 +250,10 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     channels_last : bool or None
         Image batches in channels_last layout (the model is converted in place). None:
         on the CPU, where oneDNN convolutions run about 2.5x faster in it, or with AMP.
+    project_noise : bool, default True
+        Where the model starts with a linear layer of k < N outputs
+        (:func:`idrs.engine.projection.linear_entry`), draw the noise in those k
+        dimensions: the same distribution of predictions, far fewer Gaussian draws.
     progress : idrs.engine.progress.Progress, optional
         Told of every sample's prediction.
 
@@ -269,9 +274,15 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     chunks of ``max(1, min(n, NOISE_ELEMENTS // dim))`` samples; the base classifier sees
     ``x_j + sigma_j * eps`` formed in float32 with float32 ``sigma_j``. The counts of an
     input therefore do not depend on the other inputs of the call, on the batch size or
-    on the shard boundaries (on one device: CPU and CUDA generators differ).
+    on the shard boundaries (on one device: CPU and CUDA generators differ). With a
+    linear entry the base classifier's rest sees ``(W x_j + b) + sigma_j W eps``, with
+    ``W eps`` drawn as ``R^T z`` from k standard normals ``z`` (same distribution,
+    :mod:`idrs.engine.projection`); the chunks are then of ``k``-element draws.
     """
     device = x.device
+    entry = linear_entry(model, x.shape[1:]) if project_noise else None
+    if entry is not None:
+        x, model = entry.inputs(x), entry.rest
     m, shape = len(x), tuple(x.shape[1:])
     dim = int(np.prod(shape))
     batch_size = batch_size or default_batch_size(device, dim)
@@ -295,7 +306,8 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
 
     def forward(rows):
         who = owner if padded else owner[:rows]
-        batch = torch.addcmul(x[who], noise[:len(who)], sigma[who].reshape(view))
+        eps = noise[:len(who)] if entry is None else entry.noise(noise[:len(who)])
+        batch = torch.addcmul(x[who], eps, sigma[who].reshape(view))
         with torch.autocast(device.type, dtype=torch.bfloat16,
                             enabled=amp and device.type == "cuda"):
             logits = model(batch.contiguous(memory_format=layout))
@@ -324,8 +336,8 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
 
 
 def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed=0, rate=0.0,
-            batch_size=None, amp=False, channels_last=None, knn_distance=None,
-            sigma_slack=0.0, clamp=None, progress=False):
+            batch_size=None, amp=False, channels_last=None, project_noise=True,
+            knn_distance=None, sigma_slack=0.0, clamp=None, progress=False):
     r"""Cohen et al.'s CERTIFY for every input; one record (row) per input.
 
     The top class is selected on ``n0`` samples, its probability bounded below on ``n``
@@ -358,7 +370,7 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         The run's seed (:func:`noise_seed`).
     rate : float, default 0
         Semi-elasticity r of sigma(x); 0: constant sigma, Cohen's radius.
-    batch_size, amp, channels_last
+    batch_size, amp, channels_last, project_noise
         As in :func:`sample_counts`.
     knn_distance : array_like, shape (m,), optional
         Mean kNN distances that sigma(x) came from, copied to the records.
@@ -376,7 +388,8 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     pandas.DataFrame
         Cohen's columns ``idx label predict radius correct time``, then ``sigma``,
         ``knn_distance``, ``count_top`` (Monte Carlo count of the selected class), ``n``,
-        ``p_a``, ``radius_time``. ``time`` is the Monte Carlo sampling's wall time per
+        ``noise_dim`` (Gaussian draws per sample, :func:`sample_counts`), ``p_a``,
+        ``radius_time``. ``time`` is the Monte Carlo sampling's wall time per
         input: the call's sampling time divided evenly among its inputs, since inputs
         share forward passes (Cohen's files time each image alone). ``radius_time`` is
         the seconds of this input's own radius computation.
@@ -411,7 +424,8 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     indices = np.asarray(indices, dtype=np.int64)
     with Progress(len(x) * (n0 + n), "certify", "samples", enabled=progress) as shown:
         kwargs = dict(num_classes=num_classes, batch_size=batch_size, amp=amp,
-                      channels_last=channels_last, seed=seed, progress=shown)
+                      channels_last=channels_last, project_noise=project_noise, seed=seed,
+                      progress=shown)
         selection = sample_counts(model, x, sigma, indices, n0, stage=SELECTION, **kwargs)
         top = selection.argmax(axis=1)
         estimation = sample_counts(model, x, sigma, indices, n, stage=ESTIMATION, **kwargs)
@@ -437,6 +451,8 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         "knn_distance": (np.full(len(x), np.nan) if knn_distance is None
                          else np.asarray(knn_distance, dtype=np.float64)),
         "count_top": count_top.astype(np.int64), "n": np.full(len(x), n, dtype=np.int64),
+        "noise_dim": np.full(len(x), noise_dimension(model, x.shape[1:], project_noise),
+                             dtype=np.int64),
         "p_a": p_a, "radius_time": radius_time})
 
 
