@@ -5,10 +5,12 @@ For each point of a grid of generator constants, at every N of Table 5: draw the
 config's toy recipe (idrs.engine.train),
 and measure the smoothed classifier's clean accuracy at the row's constant sigma on the
 1,000 test points, with ``--n`` noise samples per point (a point counts as correct when
-its true class wins more than 1/2 + 1.5/sqrt(n) of them: the n = 100,000 certificate's
-abstention band, approximately). Prints one line per (constants, N) and, per constants,
-the sum of squared errors against the printed accuracies over all six N and seeds. Only
-the constant-sigma rows are used: the sigma(x) rows and the controls stay held out.
+the Clopper-Pearson lower bound, at the config's level, of its true class's share is at
+least 1/2: CERTIFY's rule without the n0 selection). Prints one line per (constants, N),
+with the m of sigma(x) those constants imply (median test kNN distance), and, per
+constants, the sum of squared errors against the printed accuracies over all six N and
+seeds. Only the constant-sigma rows are used: the sigma(x) rows and the controls stay
+held out.
 
     python benchmarks/cone_calibration.py --scale 3 3.5 --outer-scale 1.5 2 \\
         --outer-dof-fraction 0.15 0.25 --seeds 0 1
@@ -26,13 +28,17 @@ import numpy as np
 import torch
 import yaml
 
+from idrs.certify.stats import clopper_pearson_lower
 from idrs.engine.data import load_dataset
+from idrs.engine.knn import knn_mean_distance
 from idrs.engine.smoothing import ESTIMATION, sample_counts
 from idrs.engine.train import load_model, train
 from idrs.engine.train_config import TrainConfig
 
 #: The toy experiments whose data, recipe and printed constant-sigma rows are used.
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "toys.yaml"
+#: Neighbours of sigma(x) (config/toys.yaml leaves k at the schema's default).
+K = 20
 
 
 def constant_rows(config) -> dict:
@@ -49,48 +55,54 @@ def constant_rows(config) -> dict:
     return rows
 
 
-def accuracy(row, seed, n, **generator):
-    """Clean accuracy of the smoothed toy model at the row's constant sigma."""
+def accuracy(row, seed, n, alpha, **generator):
+    """Clean accuracy of the smoothed toy model at the row's constant sigma, and the
+    median over the test points of their mean distance to the K nearest training points
+    (the m that centres sigma(x), Equation 1)."""
     data, recipe, sigma, _ = row
     options = {k: v for k, v in data.items() if k not in ("loader", "dim")}
-    chosen = {k: v for k, v in generator.items() if v is not None}  # else the config's
-    ds = load_dataset("cone", dim=data["dim"], seed=seed, **{**options, **chosen})
+    ds = load_dataset("cone", dim=data["dim"], seed=seed, **{**options, **generator})
     with tempfile.TemporaryDirectory() as out:
         model = load_model(train(ds, out, TrainConfig(seed=seed, **recipe),
                                  progress=False))[0].eval()
     x = torch.as_tensor(ds.x_test)
     counts = np.asarray(sample_counts(model, x, np.full(len(x), sigma), np.arange(len(x)), n,
                                       seed=0, stage=ESTIMATION, num_classes=2))
-    share = counts[np.arange(len(x)), ds.y_test] / n
-    return float(np.mean(share > 0.5 + 1.5 / np.sqrt(n)))
+    lower = clopper_pearson_lower(counts[np.arange(len(x)), ds.y_test], n, alpha)
+    m = np.median(knn_mean_distance(ds.x_test, ds.x_train, K))
+    return float(np.mean(lower >= 0.5)), float(m)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # each constant defaults to config/toys.yaml's
-    p.add_argument("--scale", type=float, nargs="+", default=[None])
-    p.add_argument("--outer-scale", type=float, nargs="+", default=[None])
-    p.add_argument("--outer-dof-fraction", type=float, nargs="+", default=[None])
+    p.add_argument("--scale", type=float, nargs="+")
+    p.add_argument("--outer-scale", type=float, nargs="+")
+    p.add_argument("--outer-dof-fraction", type=float, nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--dims", type=int, nargs="+", default=None, help="default: every N")
-    p.add_argument("--n", type=int, default=600, help="noise samples per test point")
+    p.add_argument("--n", type=int, default=10_000, help="noise samples per test point")
     args = p.parse_args(argv)
-    rows = constant_rows(yaml.safe_load(CONFIG.read_text()))
+    config = yaml.safe_load(CONFIG.read_text())
+    rows, alpha = constant_rows(config), config["certification"]["alpha"]
+    configured = next(iter(rows.values()))[0]
+    grid = [getattr(args, key) or [configured[key]]
+            for key in ("scale", "outer_scale", "outer_dof_fraction")]
     torch.set_num_threads(1)
     print("| scale | outer_scale | outer_dof_fraction | N | sigma | paper | ours (seeds) |"
-          " seconds |\n|---|---|---|---|---|---|---|---|", flush=True)
+          " m (first seed) | seconds |\n|---|---|---|---|---|---|---|---|---|", flush=True)
     totals = []
-    for scale, outer, fraction in itertools.product(args.scale, args.outer_scale,
-                                                    args.outer_dof_fraction):
+    for scale, outer, fraction in itertools.product(*grid):
         generator = {"scale": scale, "outer_scale": outer, "outer_dof_fraction": fraction}
         errors = []
         for dim in args.dims or sorted(rows):
             started = time.perf_counter()
-            ours = [accuracy(rows[dim], seed, args.n, **generator) for seed in args.seeds]
+            ours, ms = zip(*[accuracy(rows[dim], seed, args.n, alpha, **generator)
+                             for seed in args.seeds])
             sigma, paper = rows[dim][2:]
             errors += [(a - paper) ** 2 for a in ours]
             print(f"| {scale} | {outer} | {fraction} | {dim} | {sigma} | "
-                  f"{paper} | {', '.join(f'{a:.3f}' for a in ours)} | "
+                  f"{paper} | {', '.join(f'{a:.3f}' for a in ours)} | {ms[0]:.2f} | "
                   f"{time.perf_counter() - started:.0f} |", flush=True)
         totals.append((sum(errors) / len(args.seeds), scale, outer, fraction))
     print("\n| sum of squared errors (per seed) | scale | outer_scale | outer_dof_fraction |"
