@@ -44,6 +44,8 @@ class LinearEntry(NamedTuple):
 
     def noise(self, z):
         """Samples of :math:`W\\varepsilon` from standard normal ``z`` of shape (s, k)."""
+        if z.is_cuda:  # where TF32 may be allowed (10-bit products): float64, exact enough
+            return (z.double() @ self.factor.double().T).float()
         return z @ self.factor.T
 
 

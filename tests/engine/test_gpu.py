@@ -6,6 +6,7 @@
   MT19937 and CUDA noise from Philox, so the same seed gives independent noise on the
   two devices and the counts of the top class are two independent binomial draws. They
   must agree within 5 standard deviations of their difference.
+* Noise drawn through a linear first layer keeps its covariance with TF32 allowed.
 * bf16 autocast changes the base classifier, not the smoothing: the model receives the
   float32 ``x + sigma * eps`` it receives without autocast, so the certificate is the
   exact one for the bf16 classifier. A Monte Carlo check near a linear boundary (where
@@ -202,3 +203,18 @@ def test_cuda_graph_training_updates_batchnorm_as_eager_training_does(tmp_path):
         if key.endswith("weight"):
             torch.testing.assert_close(states["cudagraphs"][key].float(),
                                        states["none"][key].float(), rtol=0.05, atol=2e-3)
+
+
+def test_projected_noise_keeps_its_covariance_with_tf32_allowed():
+    from idrs.engine.projection import linear_entry
+    torch.manual_seed(0)
+    model = build_model("mlp", (400,), 2).eval().to(CUDA)
+    entry = linear_entry(model, (400,))
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True  # a user's global choice for speed
+    try:
+        columns = entry.noise(torch.eye(20, device=CUDA)).double()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    torch.testing.assert_close(columns.T @ columns, entry.weight @ entry.weight.T,
+                               rtol=1e-5, atol=1e-6)
