@@ -19,6 +19,7 @@ held out.
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import tempfile
 import time
@@ -29,7 +30,7 @@ import torch
 import yaml
 
 from idrs.certify.stats import clopper_pearson_lower
-from idrs.engine.data import load_dataset
+from idrs.engine.data import cone, load_dataset
 from idrs.engine.knn import knn_mean_distance
 from idrs.engine.smoothing import ESTIMATION, sample_counts
 from idrs.engine.train import load_model, train
@@ -37,6 +38,8 @@ from idrs.engine.train_config import TrainConfig
 
 #: The toy experiments whose data, recipe and printed constant-sigma rows are used.
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "toys.yaml"
+#: The generator constants a grid may vary (keyword arguments of idrs.engine.data.cone).
+CONSTANTS = ("scale", "outer_scale", "outer_dof_fraction", "half_angle")
 #: Neighbours of sigma(x) (config/toys.yaml leaves k at the schema's default).
 K = 20
 
@@ -75,10 +78,9 @@ def accuracy(row, seed, n, alpha, **generator):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # each constant defaults to config/toys.yaml's
-    p.add_argument("--scale", type=float, nargs="+")
-    p.add_argument("--outer-scale", type=float, nargs="+")
-    p.add_argument("--outer-dof-fraction", type=float, nargs="+")
+    # each constant defaults to config/toys.yaml's, or to cone()'s where the config is silent
+    for key in CONSTANTS:
+        p.add_argument("--" + key.replace("_", "-"), type=float, nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--dims", type=int, nargs="+", default=None, help="default: every N")
     p.add_argument("--n", type=int, default=10_000, help="noise samples per test point")
@@ -86,14 +88,15 @@ def main(argv=None):
     config = yaml.safe_load(CONFIG.read_text())
     rows, alpha = constant_rows(config), config["certification"]["alpha"]
     configured = next(iter(rows.values()))[0]
-    grid = [getattr(args, key) or [configured[key]]
-            for key in ("scale", "outer_scale", "outer_dof_fraction")]
+    defaults = inspect.signature(cone).parameters
+    grid = [getattr(args, key) or [configured.get(key, defaults[key].default)]
+            for key in CONSTANTS]
     torch.set_num_threads(1)
-    print("| scale | outer_scale | outer_dof_fraction | N | sigma | paper | ours (seeds) |"
-          " m (first seed) | seconds |\n|---|---|---|---|---|---|---|---|---|", flush=True)
+    print(f"| {' | '.join(CONSTANTS)} | N | sigma | paper | ours (seeds) | m (first seed) "
+          f"| seconds |\n|{'---|' * (len(CONSTANTS) + 6)}", flush=True)
     totals = []
-    for scale, outer, fraction in itertools.product(*grid):
-        generator = {"scale": scale, "outer_scale": outer, "outer_dof_fraction": fraction}
+    for constants in itertools.product(*grid):
+        generator = dict(zip(CONSTANTS, constants))
         errors = []
         for dim in args.dims or sorted(rows):
             started = time.perf_counter()
@@ -101,12 +104,12 @@ def main(argv=None):
                              for seed in args.seeds])
             sigma, paper = rows[dim][2:]
             errors += [(a - paper) ** 2 for a in ours]
-            print(f"| {scale} | {outer} | {fraction} | {dim} | {sigma} | "
-                  f"{paper} | {', '.join(f'{a:.3f}' for a in ours)} | {ms[0]:.2f} | "
+            print(f"| {' | '.join(map(str, constants))} | {dim} | {sigma} | {paper} | "
+                  f"{', '.join(f'{a:.3f}' for a in ours)} | {ms[0]:.2f} | "
                   f"{time.perf_counter() - started:.0f} |", flush=True)
-        totals.append((sum(errors) / len(args.seeds), scale, outer, fraction))
-    print("\n| sum of squared errors (per seed) | scale | outer_scale | outer_dof_fraction |"
-          "\n|---|---|---|---|")
+        totals.append((sum(errors) / len(args.seeds), *constants))
+    print(f"\n| sum of squared errors (per seed) | {' | '.join(CONSTANTS)} |"
+          f"\n|{'---|' * (len(CONSTANTS) + 1)}")
     for sse, *constants in sorted(totals):
         print(f"| {sse:.4f} | " + " | ".join(str(c) for c in constants) + " |")
 
