@@ -2,15 +2,13 @@
 
 For each point of a grid of generator constants, at every N of Table 5: draw the data
 (idrs.engine.data.cone, with config/toys.yaml's other dataset options), train that
-config's toy recipe (idrs.engine.train),
-and measure the smoothed classifier's clean accuracy at the row's constant sigma on the
-1,000 test points, with ``--n`` noise samples per point (a point counts as correct when
-the Clopper-Pearson lower bound, at the config's level, of its true class's share is at
-least 1/2: CERTIFY's rule without the n0 selection). Prints one line per (constants, N),
-with the m of sigma(x) those constants imply (median test kNN distance), and, per
-constants, the sum of squared errors against the printed accuracies over all six N and
-seeds. Only the constant-sigma rows are used: the sigma(x) rows and the controls stay
-held out.
+config's toy recipe (idrs.engine.train), and measure the smoothed classifier's clean
+accuracy at the row's constant sigma on the 1,000 test points: CERTIFY with the
+config's n0 and alpha and ``--n`` estimation samples per point (the workflow's
+certificate exactly at ``--n 100000``). Prints one line per (constants, N), with the m
+of sigma(x) those constants imply (median test kNN distance), and, per constants, the
+sum of squared errors against the printed accuracies over all six N and seeds. Only the
+constant-sigma rows are used: the sigma(x) rows and the controls stay held out.
 
     python benchmarks/cone_calibration.py --scale 3 3.5 --outer-scale 1.5 2 \\
         --outer-dof-fraction 0.15 0.25 --seeds 0 1
@@ -29,10 +27,9 @@ import numpy as np
 import torch
 import yaml
 
-from idrs.certify.stats import clopper_pearson_lower
 from idrs.engine.data import cone, load_dataset
 from idrs.engine.knn import knn_mean_distance
-from idrs.engine.smoothing import ESTIMATION, sample_counts
+from idrs.engine.smoothing import certify
 from idrs.engine.train import load_model, train
 from idrs.engine.train_config import TrainConfig
 
@@ -58,22 +55,22 @@ def constant_rows(config) -> dict:
     return rows
 
 
-def accuracy(row, seed, n, alpha, **generator):
+def accuracy(row, seed, n0, n, alpha, data_seed=None, **generator):
     """Clean accuracy of the smoothed toy model at the row's constant sigma, and the
     median over the test points of their mean distance to the K nearest training points
     (the m that centres sigma(x), Equation 1)."""
     data, recipe, sigma, _ = row
     options = {k: v for k, v in data.items() if k not in ("loader", "dim")}
-    ds = load_dataset("cone", dim=data["dim"], seed=seed, **{**options, **generator})
+    ds = load_dataset("cone", dim=data["dim"], seed=seed if data_seed is None else data_seed,
+                      **{**options, **generator})
     with tempfile.TemporaryDirectory() as out:
         model = load_model(train(ds, out, TrainConfig(seed=seed, **recipe),
                                  progress=False))[0].eval()
     x = torch.as_tensor(ds.x_test)
-    counts = np.asarray(sample_counts(model, x, np.full(len(x), sigma), np.arange(len(x)), n,
-                                      seed=0, stage=ESTIMATION, num_classes=2))
-    lower = clopper_pearson_lower(counts[np.arange(len(x)), ds.y_test], n, alpha)
+    records = certify(model, x, ds.y_test, np.arange(len(x)), sigma, n0=n0, n=n, alpha=alpha,
+                      num_classes=2)
     m = np.median(knn_mean_distance(ds.x_test, ds.x_train, K))
-    return float(np.mean(lower >= 0.5)), float(m)
+    return float(records.correct.mean()), float(m)
 
 
 def main(argv=None):
@@ -82,11 +79,15 @@ def main(argv=None):
     for key in CONSTANTS:
         p.add_argument("--" + key.replace("_", "-"), type=float, nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--data-seed", type=int, default=None,
+                   help="one data draw for every seed, as the workflow does; default: each "
+                        "seed draws its own data")
     p.add_argument("--dims", type=int, nargs="+", default=None, help="default: every N")
     p.add_argument("--n", type=int, default=10_000, help="noise samples per test point")
     args = p.parse_args(argv)
     config = yaml.safe_load(CONFIG.read_text())
-    rows, alpha = constant_rows(config), config["certification"]["alpha"]
+    rows = constant_rows(config)
+    n0, alpha = config["certification"]["n0"], config["certification"]["alpha"]
     configured = next(iter(rows.values()))[0]
     defaults = inspect.signature(cone).parameters
     grid = [getattr(args, key) or [configured.get(key, defaults[key].default)]
@@ -100,7 +101,8 @@ def main(argv=None):
         errors = []
         for dim in args.dims or sorted(rows):
             started = time.perf_counter()
-            ours, ms = zip(*[accuracy(rows[dim], seed, args.n, alpha, **generator)
+            ours, ms = zip(*[accuracy(rows[dim], seed, n0, args.n, alpha, args.data_seed,
+                                      **generator)
                              for seed in args.seeds])
             sigma, paper = rows[dim][2:]
             errors += [(a - paper) ** 2 for a in ours]
