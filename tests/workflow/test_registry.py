@@ -44,7 +44,7 @@ def test_ids_of_the_shipped_configs_keep_their_format():
     assert Evaluation(sigma=0.25).id == "s0.25-r0-n0100-n100000-a0.001-skip1-noise0"
     reg = build_registry(config())
     ids = set(reg.evaluations)
-    assert "s0.4-r0.2-m0.7-k20-cap2-n0100-n10000-a0.001-skip1-noise0" in ids
+    assert "s0.4-r0.2-m0.61-k20-cap2-n0100-n10000-a0.001-skip1-noise0" in ids
     # the recipe digest of the default's digits model, as `make run` wrote it on 2026-11-28
     assert "digits-digits-st0.25-2674ee6c" in reg.models
     for path in ("config/toys.yaml", "config/paper.yaml"):  # both build
