@@ -27,6 +27,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .models import NormalizeLayer
+
 __all__ = ["LinearEntry", "linear_entry", "noise_dimension"]
 
 
@@ -86,7 +88,6 @@ def linear_entry(model, in_shape):
     >>> linear_entry(build_model("mlp", (6,), 2).eval(), (6,)) is None  # 20 >= 6: no gain
     True
     """
-    from .models import NormalizeLayer
     in_shape = tuple(int(s) for s in in_shape)
     dim = math.prod(in_shape)
     modules = list(_in_order(model))
