@@ -9,7 +9,7 @@ from idrs.results.aggregate import label_runs, merge_shards, summarise_runs
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
 inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 
-runs = merge_shards(inp.shards, folder_column="folder")
+runs = merge_shards(inp.shards, with_run=True)
 records = pd.concat([runs.drop(columns="folder"), merge_shards(inp.baselines)],
                     ignore_index=True)
 write_table(records, out.records, {"content": "per-input certification records"})

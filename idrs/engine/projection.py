@@ -29,7 +29,7 @@ from torch import nn
 
 from .models import NormalizeLayer
 
-__all__ = ["LinearEntry", "linear_entry", "noise_dimension"]
+__all__ = ["LinearEntry", "linear_entry"]
 
 
 class LinearEntry(NamedTuple):
@@ -39,6 +39,11 @@ class LinearEntry(NamedTuple):
     bias: torch.Tensor  #: (k,) float64
     factor: torch.Tensor  #: (k, k) float32 R^T: factor @ factor.T = weight @ weight.T
     rest: nn.Module  #: the network after the linear layer
+
+    @property
+    def noise_dim(self) -> int:
+        """Gaussian draws per noise sample: k."""
+        return int(self.factor.shape[0])
 
     def inputs(self, x):
         """The linear layer's clean outputs ``W x + b`` of inputs ``x`` (m, ...), float32."""
@@ -117,9 +122,3 @@ def linear_entry(model, in_shape):
     factor = torch.linalg.qr(weight.T).R.T
     return LinearEntry(weight.to(device), bias.to(device), factor.float().to(device),
                        nn.Sequential(*modules[first + 1:]))
-
-
-def noise_dimension(model, in_shape, project_noise=True) -> int:
-    """Gaussian draws per noise sample: k with a linear entry used, else the input size."""
-    entry = linear_entry(model, in_shape) if project_noise else None
-    return math.prod(in_shape) if entry is None else int(entry.factor.shape[0])

@@ -23,7 +23,7 @@ import torch
 from ..certify.radius import cohen_radius, idrs_radius
 from ..certify.stats import clopper_pearson_lower, predict_test
 from .progress import Progress
-from .projection import linear_entry, noise_dimension
+from .projection import linear_entry
 
 __all__ = ["ABSTAIN", "sample_counts", "packing", "noise_chunk", "default_batch_size", "certify",
            "predict",
@@ -279,8 +279,16 @@ def sample_counts(model, x, sigma, indices, n, *, seed, stage, num_classes, batc
     ``W eps`` drawn as ``R^T z`` from k standard normals ``z`` (same distribution,
     :mod:`idrs.engine.projection`); the chunks are then of ``k``-element draws.
     """
-    device = x.device
     entry = linear_entry(model, x.shape[1:]) if project_noise else None
+    return _counts(model, entry, x, sigma, indices, n, seed=seed, stage=stage,
+                   num_classes=num_classes, batch_size=batch_size, amp=amp,
+                   channels_last=channels_last, progress=progress)
+
+
+def _counts(model, entry, x, sigma, indices, n, *, seed, stage, num_classes, batch_size, amp,
+            channels_last, progress):
+    """:func:`sample_counts` with the linear entry (or None) already split off."""
+    device = x.device
     if entry is not None:
         x, model = entry.inputs(x), entry.rest
     m, shape = len(x), tuple(x.shape[1:])
@@ -422,13 +430,13 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
     started = time.perf_counter()
     sigma = np.broadcast_to(sigma_as_sampled(sigma), (len(x),))
     indices = np.asarray(indices, dtype=np.int64)
+    entry = linear_entry(model, x.shape[1:]) if project_noise else None
     with Progress(len(x) * (n0 + n), "certify", "samples", enabled=progress) as shown:
         kwargs = dict(num_classes=num_classes, batch_size=batch_size, amp=amp,
-                      channels_last=channels_last, project_noise=project_noise, seed=seed,
-                      progress=shown)
-        selection = sample_counts(model, x, sigma, indices, n0, stage=SELECTION, **kwargs)
+                      channels_last=channels_last, seed=seed, progress=shown)
+        selection = _counts(model, entry, x, sigma, indices, n0, stage=SELECTION, **kwargs)
         top = selection.argmax(axis=1)
-        estimation = sample_counts(model, x, sigma, indices, n, stage=ESTIMATION, **kwargs)
+        estimation = _counts(model, entry, x, sigma, indices, n, stage=ESTIMATION, **kwargs)
     count_top = estimation[np.arange(len(x)), top]
     sampling = time.perf_counter() - started
     p_a = clopper_pearson_lower(count_top, n, alpha)
@@ -451,7 +459,7 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         "knn_distance": (np.full(len(x), np.nan) if knn_distance is None
                          else np.asarray(knn_distance, dtype=np.float64)),
         "count_top": count_top.astype(np.int64), "n": np.full(len(x), n, dtype=np.int64),
-        "noise_dim": np.full(len(x), noise_dimension(model, x.shape[1:], project_noise),
+        "noise_dim": np.full(len(x), dim if entry is None else entry.noise_dim,
                              dtype=np.int64),
         "p_a": p_a, "radius_time": radius_time})
 

@@ -25,7 +25,7 @@ __all__ = ["merge_shards", "certified_accuracy", "per_class_accuracy", "summaris
 #: Columns that identify a run in the records.
 RUN_KEYS = ["dataset", "arch", "model", "sigma_train", "train_rate", "train_seed", "sigma_b",
             "rate", "sigma_max", "sigma_mean", "k", "m", "clamp", "n0", "n", "alpha", "noise_seed",
-            "skip", "precision", "compile"]
+            "skip", "precision", "compile", "evaluation"]
 
 
 #: Per-image values of the derived metrics (abstentions count as wrong).
@@ -55,15 +55,19 @@ def image_values(records: pd.DataFrame, metric: str) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def merge_shards(paths, folder_column=None) -> pd.DataFrame:
+def merge_shards(paths, with_run=False) -> pd.DataFrame:
     """Concatenate shard tables; a missing or unreadable shard, or an index certified
-    twice, is an error naming the file (rerun its certify job). ``folder_column``: also
-    record each row's shard folder (its run's folder) in that column."""
+    twice, is an error naming the file (rerun its certify job). ``with_run``: also
+    record each row's run folder (``folder``, results/certify/<model>/seed<S>/<evaluation>)
+    and its ``evaluation`` id, the folder's name, which tells apart two evaluations whose
+    records agree on every other run key (a compile mode left to the device's default and
+    the same mode named)."""
     frames = []
     for path in paths:
         df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
-        if folder_column:
-            df[folder_column] = str(Path(path).parent)
+        if with_run:
+            df["folder"] = str(Path(path).parent)
+            df["evaluation"] = Path(path).parent.name
         frames.append(df)
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(merged):

@@ -354,14 +354,8 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
                   "train_rate": meta["config"]["train_rate"],
                   # files written before bf16 training existed were trained in fp32
                   "train_precision": meta.get("train_precision", "fp32"), "sigma_b": sigma_b,
-                  "rate": float(ev.rate),
-                  "sigma_max": np.nan if ev.sigma_max is None else float(ev.sigma_max),
-                  "sigma_mean": np.nan if ev.sigma_mean is None else float(ev.sigma_mean),
-                  "k": -1 if k is None else int(k),
-                  "m": np.nan if m is None else float(m), "clamp": ev.clamp or "",
-                  "n0": int(n0), "alpha": float(ev.alpha),
-                  "noise_seed": int(ev.noise_seed), "shard_start": int(start),
-                  "shard_stop": -1 if stop is None else int(stop), "skip": int(ev.skip),
+                  **ev.record_values(), "shard_start": int(start),
+                  "shard_stop": -1 if stop is None else int(stop),
                   "precision": "bf16" if amp else "fp32", "compile": compile,
                   "code_version": __version__}
     for key, value in provenance.items():

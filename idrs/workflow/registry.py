@@ -169,6 +169,26 @@ class Evaluation:
                      "max": "shard_stop", "amp": "precision", "compile": "compile",
                      "noise_seed": "noise_seed"}
 
+    #: Fields whose record value the certify job resolves: the (calibrated) sigma_b, the
+    #: shard's stop, the device's precision and compile mode.
+    RESOLVED_BY_JOB = ("sigma", "max", "amp", "compile")
+    #: How a record writes a field left unset: NaN, or this.
+    RECORD_UNSET = {"k": -1, "clamp": ""}
+
+    def record_values(self) -> dict:
+        """{record column: value} of the result-changing fields a record copies as they
+        are (all of :attr:`RECORD_COLUMN` but :attr:`RESOLVED_BY_JOB`), each of its
+        field's type, so that a column keeps one dtype across shards."""
+        types = {f.name: f.type.split(" |")[0] for f in dataclasses.fields(self)}
+        cast = {"float": float, "int": int, "str": str}
+        values = {}
+        for name, column in self.RECORD_COLUMN.items():
+            if name not in self.RESOLVED_BY_JOB:
+                value = getattr(self, name)
+                values[column] = (self.RECORD_UNSET.get(name, float("nan")) if value is None
+                                  else cast[types[name]](value))
+        return values
+
     def sigma_setting(self) -> dict:
         """{field: value} of :attr:`SIGMA_FIELDS`: what sigma(x) is, nothing of how it
         is sampled or certified."""

@@ -9,7 +9,7 @@ from torch import nn
 
 from idrs.certify.radius import idrs_radius
 from idrs.engine.models import NormalizeLayer, build_model
-from idrs.engine.projection import linear_entry, noise_dimension
+from idrs.engine.projection import linear_entry
 from idrs.engine.smoothing import ESTIMATION, SIGMA_ROUNDING, certify, sample_counts
 
 
@@ -40,8 +40,7 @@ def test_noise_has_the_covariance_of_w_eps():
     columns = entry.noise(torch.eye(k)).double()  # W eps = R^T z: rows are R's
     torch.testing.assert_close(columns.T @ columns, entry.weight @ entry.weight.T,
                                rtol=1e-5, atol=1e-6)
-    assert noise_dimension(_mlp(400), (400,)) == 20
-    assert noise_dimension(_mlp(400), (400,), project_noise=False) == 400
+    assert entry.noise_dim == 20
 
 
 @pytest.mark.parametrize("model, shape", [
@@ -80,6 +79,8 @@ def test_certificate_keeps_the_input_dimension_and_is_reproducible_by_index():
     for column in ("count_top", "radius", "predict"):
         np.testing.assert_array_equal(whole[column], np.concatenate([p[column] for p in parts]))
     assert set(whole.noise_dim) == {20}
+    direct = certify(model, x[:1], np.zeros(1), [0], sigma[:1], project_noise=False, **kwargs)
+    assert set(direct.noise_dim) == {180}
     certified = whole[whole.predict >= 0]
     assert len(certified)
     expected = [idrs_radius(p, s, 0.01, 180, slack=2 * SIGMA_ROUNDING)

@@ -10,13 +10,15 @@ from idrs.results.aggregate import (
     classwise_std_corrected,
     merge_shards,
     summarise_run,
+    summarise_runs,
 )
 
 
 def shard(path, indices, run="m"):
     df = pd.DataFrame({"idx": indices, "label": np.zeros(len(indices), dtype=int),
                        "predict": np.zeros(len(indices), dtype=int),
-                       "radius": np.full(len(indices), 0.3), "correct": True, "model": run})
+                       "radius": np.full(len(indices), 0.3), "correct": True, "model": run,
+                       "sigma": 0.25})
     write_table(df, path)
     return path
 
@@ -39,6 +41,20 @@ def test_truncated_shard_names_the_file_and_the_fix(tmp_path):
 def test_overlapping_shards_are_refused(tmp_path):
     with pytest.raises(TableError, match="index 1 appears in two shards"):
         merge_shards([shard(tmp_path / "a.parquet", [0, 1]), shard(tmp_path / "b.parquet", [1, 2])])
+
+
+def test_two_evaluations_with_equal_records_stay_two_runs(tmp_path):
+    """A compile mode left to the device's default and the same mode named give records
+    equal on every other key: the evaluation folder keeps the runs apart."""
+    paths = []
+    for evaluation in ("s0.25-n100", "s0.25-n100-compilemax-autotune"):
+        (tmp_path / evaluation).mkdir()
+        paths.append(shard(tmp_path / evaluation / "0.parquet", [0, 1]))
+    merged = merge_shards(paths, with_run=True)
+    assert sorted(set(merged.evaluation)) == ["s0.25-n100", "s0.25-n100-compilemax-autotune"]
+    assert len(summarise_runs(merged, [0.25])) == 2
+    with pytest.raises(TableError, match="two shards"):  # without the folders: one run
+        merge_shards(paths)
 
 
 def test_run_summary_follows_the_papers_definitions():

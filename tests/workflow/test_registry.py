@@ -66,6 +66,16 @@ def test_every_result_changing_field_has_a_record_column():
     assert set(Evaluation.RECORD_COLUMN.values()) <= set(RECORD_COLUMNS)
 
 
+def test_record_values_keep_one_type_per_column():
+    unset = Evaluation(sigma=0.25, rate=0).record_values()
+    assert unset["k"] == -1 and unset["clamp"] == "" and np.isnan(unset["m"])
+    assert type(unset["rate"]) is float and type(unset["n0"]) is int
+    full = FULL.record_values()
+    assert {type(full[c]) for c in ("k", "m", "clamp")} == {int, float, str}
+    resolved = {Evaluation.RECORD_COLUMN[f] for f in Evaluation.RESOLVED_BY_JOB}
+    assert set(full) == set(Evaluation.RECORD_COLUMN.values()) - resolved
+
+
 def test_every_field_reaches_the_certify_command_line():
     args = cli.get_args_parser().parse_args(
         ["certify", "--dataset", "sectors", "--model", "m.pth", "--out", "o.parquet",
