@@ -43,7 +43,7 @@ from idrs.engine.models import (  # noqa: E402
 )
 from idrs.engine.smoothing import certify, default_batch_size  # noqa: E402
 from idrs.engine.train import train  # noqa: E402
-from idrs.engine.train_config import TrainConfig  # noqa: E402
+from idrs.engine.train_config import TrainConfig, compile_mode  # noqa: E402
 
 N0, ALPHA, SIGMA = 100, 0.001, 0.25
 MNIST_NPZ = Path(__file__).resolve().parent / "data" / "mnist_subset.npz"
@@ -76,12 +76,25 @@ def timed(fn, device):
     return time.perf_counter() - start
 
 
+def per_image(net, x, n, device, inductor=None, **kw):
+    """Seconds per image of :func:`certify` on ``x``, and the seconds of its warm-up on one
+    image (kernels, compilation); ``inductor``: ``torch._inductor.config`` options in force
+    while the model compiles and runs; ``kw`` go to certify."""
+    labels, idx = np.zeros(len(x), dtype=np.int64), np.arange(len(x))
+    run = lambda m, k: certify(net, x[:m], labels[:m], idx[:m], SIGMA, n0=N0, n=k,  # noqa: E731
+                               alpha=ALPHA, num_classes=10, **kw)
+    with torch._inductor.config.patch(**(inductor or {})):
+        started = time.perf_counter()
+        run(1, min(n, 20_000))
+        warm = time.perf_counter() - started
+        return timed(lambda: run(len(x), n), device) / len(x), warm
+
+
 def certify_rows(table, device, args):
     """Seconds per image: Cohen's loop, then idrs.engine.smoothing's paths."""
     shape, n = (3, 32, 32), args.n
     model = build_model(args.arch, shape, 10, (0.5,) * 3, (0.25,) * 3).to(device).eval()
     x = torch.rand((args.images, *shape), device=device)
-    labels, idx = np.zeros(len(x), dtype=np.int64), np.arange(len(x))
 
     cohen_model = copy.deepcopy(model)
     smooth = CohenSmooth(cohen_model, 10, SIGMA, device)
@@ -100,13 +113,7 @@ def certify_rows(table, device, args):
         try:
             net = inference_model(copy.deepcopy(model), fold_batchnorm=fold,
                                   compile_mode=compile)
-            run = lambda: certify(net, x, labels, idx, SIGMA, n0=N0, n=n, alpha=ALPHA,  # noqa: E731
-                                  num_classes=10, **kw)
-            started = time.perf_counter()
-            certify(net, x[:1], labels[:1], idx[:1], SIGMA, n0=N0, n=min(n, 20_000),
-                    alpha=ALPHA, num_classes=10, **kw)  # warm-up: kernels, compilation
-            warm = time.perf_counter() - started
-            seconds = timed(run, device) / len(x)
+            seconds, warm = per_image(net, x, n, device, **kw)
         except Exception as err:  # a path this machine lacks is reported, not fatal
             table.row(label, "failed", f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
             return
@@ -192,7 +199,6 @@ def mnist_rows(table, device, args):
     (idrs.engine.models.engine_settings)."""
     model = build_model("cnn", (1, 28, 28), 10, (0.5,), (0.25,)).to(device).eval()
     x = torch.rand((args.images, 1, 28, 28), device=device)
-    labels, idx = np.zeros(len(x), dtype=np.int64), np.arange(len(x))
     smooth = CohenSmooth(copy.deepcopy(model), 10, SIGMA, device)
     smooth.certify(x[:1], N0, args.cohen_batch * 2, ALPHA, args.cohen_batch)
     cohen = timed(lambda: smooth.certify(x[:1], N0, args.n, ALPHA, args.cohen_batch), device)
@@ -216,14 +222,50 @@ def mnist_rows(table, device, args):
         if i >= 2 and table.elapsed() > args.budget:  # the batch sweep is optional
             table.row(label, "skipped", f"time budget of {args.budget} s spent")
             continue
-        started = time.perf_counter()
-        certify(net, x[:1], labels[:1], idx[:1], SIGMA, n0=N0, n=min(args.n, 20_000),
-                alpha=ALPHA, num_classes=10, **kw)
-        warm = time.perf_counter() - started
-        seconds = timed(lambda: certify(net, x, labels, idx, SIGMA, n0=N0, n=args.n,  # noqa: B023
-                                        alpha=ALPHA, num_classes=10, **kw), device) / len(x)
+        seconds, warm = per_image(net, x, args.n, device, **kw)
         table.row(label, f"{seconds:.3f} s/image", f"{cohen / seconds:.1f}x Cohen's loop, "
                   f"{len(x)} image(s); warm-up {warm:.0f} s")
+
+
+def candidate_rows(table, device, args):
+    """Options not in the default path yet, each timed beside the default in one run, for
+    ResNet-110 and the MNIST CNN: Inductor's freezing (weights as constants, laid out
+    once), coordinate-descent tuning of its Triton kernels, max-autotune with CUDA graphs,
+    a larger batch and, for the CNN's one input channel, the contiguous layout. Each
+    compiles its own model (about a minute for ResNet-110), so ``--budget`` cuts the list."""
+    for arch, shape in ((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28))):
+        model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
+        model = model.to(device).eval()
+        _, amp, name = engine_settings(copy.deepcopy(model), device)
+        mode = compile_mode(name, device.type)  # torch.compile's mode of the default
+        b = default_batch_size(device, int(np.prod(shape)))
+        x = torch.rand((args.images, *shape), device=device)
+        options = [("the default path", {}, {}, mode),
+                   (f"batch {2 * b}", {}, {"batch_size": 2 * b}, mode),
+                   ("Inductor freezing", {"freezing": True}, {}, mode),
+                   ("coordinate-descent tuning", {"coordinate_descent_tuning": True}, {}, mode)]
+        if device.type == "cuda":
+            options.append(("max-autotune with CUDA graphs", {}, {}, "max-autotune"))
+        if shape[0] == 1:
+            options.append(("contiguous layout", {}, {"channels_last": False}, mode))
+        default = None
+        for label, inductor, kw, compile in options:
+            what = f"candidate, {arch}: {label} (bf16 {amp}, compile {compile}, batch " \
+                   f"{kw.get('batch_size', b)})"
+            if default is not None and table.elapsed() > args.budget:
+                table.row(what, "skipped", f"time budget of {args.budget} s spent")
+                continue
+            net = inference_model(copy.deepcopy(model), compile_mode=compile)
+            try:
+                seconds, warm = per_image(net, x, args.n, device, inductor, amp=amp, **kw)
+            except Exception as err:  # an option this torch lacks is reported, not fatal
+                table.row(what, "failed",
+                          f"{type(err).__name__}: {str(err).splitlines()[0][:120]}")
+                continue
+            default = default or seconds
+            table.row(what, f"{seconds:.4f} s/image",
+                      f"{default / seconds:.2f}x the default path; {len(x)} image(s); "
+                      f"warm-up {warm:.0f} s")
 
 
 def knn_rows(table, device, args):
@@ -266,7 +308,7 @@ def knn_rows(table, device, args):
                   f"{seconds / gemm:.1f}x the GEMM")
     else:
         table.row("FAISS on the GPU", "skipped", "this FAISS build has no GPU support "
-                  "(faiss-gpu-cu12 needs CUDA 12 libraries)")
+                  "(place faiss-gpu and its nvidia-*-cu12 wheels in benchmarks/wheels/)")
 
 
 def train_rows(table, device, args):
@@ -344,7 +386,7 @@ def accuracy_rows(table, device, args):
 
 
 PARTS = {"certify": certify_rows, "mnist": mnist_rows, "knn": knn_rows, "train": train_rows,
-         "accuracy": accuracy_rows, "profile": profile_rows}
+         "accuracy": accuracy_rows, "profile": profile_rows, "candidates": candidate_rows}
 
 
 def main(argv=None):

@@ -25,6 +25,7 @@ def test_gpu_check_script_runs_and_prints_its_table(tmp_path):
                 "| idrs.engine.knn (torch candidates, float64 proof) on the CPU",
                 "| training epoch, cnn, batch 400, fp32", "| idrs MNIST CNN, default path",
                 "| MNIST CNN test accuracy, fp32 training", "| profile cnn, default path",
+                "| candidate, cifar_resnet20: the default path",
                 "## pytest -m gpu"):
         assert row in out, row
     assert "s/image" in out and "failed" not in out

@@ -62,7 +62,7 @@ def _candidate_search(ref, backend, use_gpu):
     except ImportError:
         if backend == "faiss":
             raise ImportError("backend='faiss' needs FAISS: pip install faiss-cpu (or "
-                              "faiss-gpu-cu12), or use backend='torch'.") from None
+                              "faiss-gpu), or use backend='torch'.") from None
         faiss = None
     if faiss is not None and backend in ("auto", "faiss"):
         gpu = use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0

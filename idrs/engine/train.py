@@ -112,13 +112,19 @@ def train(dataset, outdir, config: TrainConfig, *, train_distances=None, device=
 def _deterministic_kernels(enabled):
     """Deterministic kernels inside the block only (the flags are process-wide, so they
     are restored afterwards). cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` when it starts:
-    a process that ran CUDA matrix products before needs it set from the outset."""
+    a process that ran CUDA matrix products before needs it set from the outset.
+    A compiled step also needs Inductor's deterministic mode: its lowering avoids atomic
+    adds under ``use_deterministic_algorithms``, but without the mode it still picks
+    kernel configurations by timing them, and two reductions that sum in other orders
+    round differently."""
+    from torch._inductor import config as inductor
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-              os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+              os.environ.get("CUBLAS_WORKSPACE_CONFIG"), inductor.deterministic)
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+        inductor.deterministic = True
     try:
         yield
     finally:
@@ -126,6 +132,7 @@ def _deterministic_kernels(enabled):
         torch.backends.cudnn.benchmark = before[1]
         if before[2] is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        inductor.deterministic = before[3]
 
 
 def _noise_levels(config, n, train_distances):

@@ -148,10 +148,13 @@ def test_certify_job_on_cuda_takes_the_fast_path_and_agrees_with_the_cpu(tmp_pat
     assert (gpu.predict == cpu.predict).mean() >= 0.9
 
 
-def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(tmp_path):
+@pytest.mark.parametrize("compile", ["none", "cudagraphs"])
+def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(tmp_path,
+                                                                               compile):
     """bf16 training runs with channels_last on CUDA and says so in the model file;
     with ``deterministic=True`` two runs on one device give bitwise the same weights
-    (crop/flip augmentation and the ResNet's pooling included)."""
+    (crop/flip augmentation and the ResNet's pooling included), eager or compiled and
+    replayed as CUDA graphs (config/paper.yaml's recipe)."""
     from idrs.engine.data import ArrayDataset
     from idrs.engine.train import load_model, train
     from idrs.engine.train_config import TrainConfig
@@ -161,7 +164,7 @@ def test_bf16_training_is_recorded_and_bitwise_reproducible_when_deterministic(t
                       rng.integers(0, 10, 256), rng.random((64, *shape), dtype=np.float32),
                       rng.integers(0, 10, 64), 10, (0.5,) * 3, (0.25,) * 3, "crop_flip")
     config = TrainConfig(arch="cifar_resnet20", epochs=2, batch_size=64, sigma_train=0.25,
-                         precision="bf16")
+                         precision="bf16", compile=compile)
     weights = []
     for run in ("a", "b"):
         path = train(ds, tmp_path / run, config, device="cuda", progress=False,

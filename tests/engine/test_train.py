@@ -127,3 +127,14 @@ def test_cudagraphs_compiles_only_on_cuda():
     assert compile_mode("max-autotune", "cpu") == "max-autotune-no-cudagraphs"
     with pytest.raises(ValueError, match="compile"):
         compile_mode("graphs", "cuda")
+
+
+def test_deterministic_training_sets_every_flag_and_restores_them():
+    """Deterministic kernels, no cuDNN autotuning and Inductor's deterministic mode (a
+    compiled step would otherwise pick kernel configurations by timing) hold inside the
+    block only: the flags are process-wide."""
+    from torch._inductor import config as inductor
+    with idrs.engine.train._deterministic_kernels(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert inductor.deterministic and not torch.backends.cudnn.benchmark
+    assert not torch.are_deterministic_algorithms_enabled() and not inductor.deterministic
