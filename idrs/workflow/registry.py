@@ -393,12 +393,18 @@ def build_registry(config) -> Registry:
         if len(set(labels)) != len(labels):
             raise ConfigError(where, f"method labels must be unique: {labels}")
         seeds = tuple(exp.get("seeds", config["seeds"]))
-        runs = []
+        runs, same = [], {}
         for meth in exp["methods"]:
             meth = {"rate": 0.0, "train_rate": 0.0, **meth}
             meth.setdefault("sigma_train", meth["sigma"])
             model, evaluation = _model(config, exp, where, meth), _evaluation(config, exp,
                                                                               where, meth)
+            twin = same.setdefault((model.id, evaluation.id), meth["label"])
+            if twin != meth["label"]:  # a comparison of a run with itself, mislabelled
+                raise ConfigError(where, f"methods {twin!r} and {meth['label']!r} are the "
+                                  f"same run (model {model.id}, evaluation {evaluation.id}); "
+                                  "set the field that tells them apart (sigma_train, "
+                                  "train_rate, rate, ...) or drop one")
             _register(models, model.id, model, where, "model")
             _register(evaluations, evaluation.id, evaluation, where, "evaluation")
             runs.append(Run(label=meth["label"], model=model.id, evaluation=evaluation.id,

@@ -131,6 +131,14 @@ def test_config_errors_name_the_key_and_the_fix():
         methods.append(copy.deepcopy(methods[0]))
     assert "method labels must be unique" in broken(twice)
 
+    def same_run(c):  # "increased" forgets its sigma_train: a copy of the first method
+        methods = c["experiments"]["digits"]["methods"]
+        methods[0]["label"] = "classical"
+        methods.append({**copy.deepcopy(methods[0]), "label": "increased"})
+    message = broken(same_run)
+    assert "methods 'classical' and 'increased' are the same run" in message
+    assert "set the field that tells them apart (sigma_train" in message
+
     def unknown_baseline(c):
         c["experiments"]["digits"]["methods"][1]["baseline"] = "sigma=9"
     assert "compares against 'sigma=9', which is not one of its methods" in broken(
