@@ -58,16 +58,18 @@ def image_values(records: pd.DataFrame, metric: str) -> np.ndarray:
 def merge_shards(paths, with_run=False) -> pd.DataFrame:
     """Concatenate shard tables; a missing or unreadable shard, or an index certified
     twice, is an error naming the file (rerun its certify job). ``with_run``: also
-    record each row's run folder (``folder``, results/certify/<model>/seed<S>/<evaluation>)
-    and its ``evaluation`` id, the folder's name, which tells apart two evaluations whose
+    record each row's run folder (``folder``, results/certify/<model>/seed<S>/<evaluation>),
+    its ``evaluation`` id, the folder's name, which tells apart two evaluations whose
     records agree on every other run key (a compile mode left to the device's default and
-    the same mode named)."""
+    the same mode named), and ``run``, ``<model>/<evaluation>``: what two experiments'
+    methods share when they are the same run."""
     frames = []
     for path in paths:
         df, _ = read_table(path, "rerun its certify job (snakemake reruns it when deleted)")
         if with_run:
-            df["folder"] = str(Path(path).parent)
-            df["evaluation"] = Path(path).parent.name
+            folder = Path(path).parent
+            df["folder"], df["evaluation"] = str(folder), folder.name
+            df["run"] = f"{folder.parents[1].name}/{folder.name}"
         frames.append(df)
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(merged):

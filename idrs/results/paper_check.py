@@ -229,6 +229,8 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
             raise KeyError(f"{cell.experiment}: the runs table has no 'inputs' column (images "
                            "per run); rerun the report rule to regenerate runs.csv.")
         values = found[metric].to_numpy(float)
+        if "run" in found and found["run"].notna().all() and found["run"].nunique() == 1:
+            row["run"] = found["run"].iloc[0]  # model/evaluation: the same in every table
         images = float(found["inputs"].mean())
         info = SimpleNamespace(**cell._asdict(), our_images=images)
         se_column = f"{metric}_se_images"
@@ -257,11 +259,14 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
     columns = ["table", "row", "column", "paper", "printed", "rounding", "ours", "difference",
                "compared", "ci_low", "ci_high", "seeds", "paper_runs", "verdict", "reason",
                "seed", "seed_ours", "seed_verdict", "paper_also_prints", "experiment",
-               "method", "metric", "measurement"]
+               "method", "metric", "run", "measurement"]
     table = pd.DataFrame(rows).reindex(columns=columns)
-    # one measurement (experiment, method, metric) printed in several tables: each print
-    # keeps its verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913)
-    table["measurement"] = table.experiment + " | " + table.method + " | " + table.metric
+    # one measurement (a run and a metric) printed in several tables: each print keeps its
+    # verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913). A run is
+    # its model and evaluation where runs.csv names them, so two experiments' labels for
+    # one run (Table 13's "IDRS r=0.01", Table 17's "increased") are one measurement.
+    label = table.experiment + " | " + table.method
+    table["measurement"] = table["run"].where(table["run"].notna(), label) + " | " + table.metric
     prints = {m: list(zip(g.table, g.printed)) for m, g in table.groupby("measurement")}
     table["paper_also_prints"] = [
         "; ".join(f"Table {t}: {p}" for t, p in prints[m] if t != own)

@@ -44,9 +44,13 @@ RUN_METRICS = {"classwise_std", "classwise_std_corrected", "median_sigma"}
 
 
 def _runs(records: pd.DataFrame, table_radii):
+    """One row per method and seed; with the ``run`` each method is (model/evaluation,
+    :func:`idrs.results.aggregate.merge_shards`) where the records carry it."""
     rows = []
     for (method, seed), group in records.groupby(["method", "train_seed"], sort=False):
-        rows.append({"method": method, "seed": seed, **summarise_run(group, table_radii)})
+        run = {"run": group["run"].iloc[0]} if "run" in group else {}
+        rows.append({"method": method, "seed": seed, **run,
+                     **summarise_run(group, table_radii)})
     return pd.DataFrame(rows)
 
 

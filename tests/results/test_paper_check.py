@@ -182,6 +182,32 @@ def test_one_measurement_printed_twice_gets_a_verdict_against_each_and_counts_on
     assert len(once) == 1 and once.iloc[0].startswith("split")
 
 
+def test_one_run_under_two_experiments_labels_is_one_measurement():
+    """Tables 2 and 13's "IDRS r=0.01" (Section 4) and Table 17's "increased
+    sigma_tr=0.126" (E.6.4) are one run: model at sigma_tr 0.126, sigma_b 0.12, r 0.01. runs.csv names
+    the run, so the printed cells count as one measurement and name each other."""
+    registry = load_registry()
+    pair = registry[((registry.experiment == "cifar10_sigma0.12")
+                     & (registry.method == "IDRS r=0.01")
+                     | (registry.experiment == "cifar10_train_rates_sigma0.12")
+                     & (registry.method == "increased sigma_tr=0.126"))
+                    & (registry.metric == "accuracy")]
+    assert sorted(pair.table) == [2, 13, 17]
+    run = "cifar10-cifar-st0.126-x/s0.12-r0.01-m5-k20"
+    values = 0.852 + 0.004 * np.linspace(-1, 1, 8)
+    runs = {experiment: pd.DataFrame({"method": method, "seed": range(8), "run": run,
+                                      "accuracy": values, "inputs": 500})
+            for experiment, method in (("cifar10_sigma0.12", "IDRS r=0.01"),
+                                       ("cifar10_train_rates_sigma0.12",
+                                        "increased sigma_tr=0.126"))}
+    got = cell_verdicts(pair, runs, "paper")
+    assert set(got.measurement) == {f"{run} | accuracy"}
+    assert len(measurement_verdicts(got)) == 1
+    assert got.set_index("table").paper_also_prints[17] == "Table 2: 0.852; Table 13: 0.852"
+    without = {e: t.drop(columns="run") for e, t in runs.items()}  # an older runs.csv
+    assert len(measurement_verdicts(cell_verdicts(pair, without, "paper"))) == 2
+
+
 def test_resolution_shrinks_near_the_bounds():
     assert resolution("accuracy", 0.85) == 0.02
     assert resolution("accuracy", 0.99) == pytest.approx(0.0025)
