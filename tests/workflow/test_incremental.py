@@ -91,7 +91,8 @@ def test_end_to_end_run_produces_every_output_with_the_documented_schema(finishe
                             "comparisons.md", "comparisons.tex", "comparisons.html"]:
         assert (results / "report" / "toy" / experiment_file).stat().st_size > 0
     records = pd.read_parquet(results / "tables" / "records.parquet")
-    assert list(records.columns) == RECORD_COLUMNS
+    assert list(records.columns) == RECORD_COLUMNS + ["evaluation"]  # the run folder's id
+    assert records.evaluation.isna().sum() == 10  # the published baseline's rows
     # methods x seeds x test points, no duplicates, and the published baseline's 10 rows
     assert len(records) == 2 * 2 * 200 + 10 and (records.model == "published").sum() == 10
     summary = pd.read_csv(results / "report" / "toy" / "summary.csv")

@@ -32,8 +32,8 @@ pytestmark = [
 
 # certify asks for 700 MB, under the 850-1,100 MB its job step takes (the job's own
 # snakemake and the idrs process, measured): the cluster kills every first attempt and
-# the resubmission asks for 2 x 700 MB and succeeds.
-CONFIG = {**TINY, "resources": {
+# the resubmission asks for 2 x 700 MB and succeeds. One shard per run: 4 certify jobs.
+CONFIG = {**TINY, "certification": {**TINY["certification"], "shard_size": 200}, "resources": {
     "train": {"gpu": 1, "mem_mb": 1500, "runtime": 10},   # the GPU rule: the fake GPU
     "knn": {"mem_mb": 1500, "runtime": 10}, "certify": {"mem_mb": 700, "runtime": 10}}}
 ENV = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
@@ -80,14 +80,14 @@ def test_workflow_through_slurm_equals_a_local_run(cluster, tmp_path):
             by_rule.setdefault(rule, []).append(job_id)
     # every non-local rule ran as SLURM jobs; dataset, report and theory are local rules
     assert len(by_rule["train"]) == 2 and len(by_rule["knn"]) == 1
-    assert len(by_rule["certify"]) == 8 and len(by_rule["aggregate"]) == 1
+    assert len(by_rule["certify"]) == 4 and len(by_rule["aggregate"]) == 1
     # each certify job: killed over its 700 MB on attempt 1, done with 1400 MB on attempt 2
     first = [(state, memory) for state, memory in states["certify"] if state != "COMPLETED"]
-    assert sorted(states["certify"])[:8] == [("COMPLETED", "1400M")] * 8, states["certify"]
-    assert len(first) == 8 and all(state in ("FAILED", "OUT_OF_MEMORY") and memory == "700M"
+    assert sorted(states["certify"])[:4] == [("COMPLETED", "1400M")] * 4, states["certify"]
+    assert len(first) == 4 and all(state in ("FAILED", "OUT_OF_MEMORY") and memory == "700M"
                                    for state, memory in first), first
     logs = (tmp_path / "slurm" / ".snakemake" / "slurm_logs" / "rule_certify").rglob("*.log")
-    assert sum("Exceeded job memory limit" in log.read_text() for log in logs) == 8
+    assert sum("Exceeded job memory limit" in log.read_text() for log in logs) == 4
     assert all(state == "COMPLETED" for rule in ("train", "knn", "aggregate")
                for state, _ in states[rule])
     assert not {"dataset", "report", "theory"} & set(by_rule)
