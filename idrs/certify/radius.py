@@ -47,7 +47,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .._validation import check_array, check_option
 from ._bracket import last_passing
@@ -70,6 +70,7 @@ try:  # Boost's ncx2 survival function and its inverse, as ufuncs (SciPy >= 1.13
     from scipy.special._ufuncs import _ncx2_isf as _ncx2_isf_ufunc
     from scipy.special._ufuncs import _ncx2_sf as _ncx2_sf_ufunc
 except ImportError:  # pragma: no cover - same functions, more per-call overhead
+    from scipy import stats
     _ncx2_sf_ufunc, _ncx2_isf_ufunc = stats.ncx2.sf, stats.ncx2.isf
 
 

@@ -13,7 +13,7 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .._validation import check_array
 
@@ -138,6 +138,7 @@ def clopper_pearson_upper(k, n, alpha):
     >>> float(clopper_pearson_upper(0, 100000, 0.001))  # 1 - 0.001 ** 1e-5
     6.9075...e-05
     """
+    from scipy import stats  # here, not at the top: 1.5 s of every job's start-up
     k, n, alpha = _check_counts(k, n, alpha)
     with np.errstate(invalid="ignore"):
         bound = stats.beta.isf(alpha, k + 1, n - k)
@@ -194,6 +195,7 @@ def predict_test(count_top, count_second, alpha):
     if np.any(second > top):
         raise ValueError("count_second exceeds count_top: pass the counts of the most "
                          "and the second most frequent class, in that order.")
+    from scipy import stats  # here, not at the top: 1.5 s of every job's start-up
     # binomtest is scalar; the loop is over inputs, not Monte Carlo samples.
     pvalues = np.array([stats.binomtest(int(t), int(t + s), 0.5).pvalue if t + s > 0
                         else 1.0 for t, s in zip(top.ravel(), second.ravel())])
