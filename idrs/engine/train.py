@@ -117,14 +117,16 @@ def _deterministic_kernels(enabled):
     adds under ``use_deterministic_algorithms``, but without the mode it still picks
     kernel configurations by timing them, and two reductions that sum in other orders
     round differently."""
+    if not enabled:
+        yield
+        return
     from torch._inductor import config as inductor
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
               os.environ.get("CUBLAS_WORKSPACE_CONFIG"), inductor.deterministic)
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        inductor.deterministic = True
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    inductor.deterministic = True
     try:
         yield
     finally:

@@ -108,6 +108,11 @@ def load_claims(path=CLAIMS) -> pd.DataFrame:
     if len(missing):
         raise ValueError(f"{path}: claims of no difference need a positive margin (the "
                          f"largest difference that counts as none): {list(missing.claim)}")
+    key = ["config", "experiment", "method", "baseline", "metric", "expected", "margin"]
+    twice = claims[claims.duplicated(key, keep=False)]
+    if len(twice):  # one test counted twice, in the summary and in Holm's family
+        raise ValueError(f"{path}: claims that make the same test: {list(twice.claim)}; "
+                         "merge them into one row")
     return claims
 
 
@@ -221,7 +226,7 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
                  else table[(table.method == cell.method) & table[metric].notna()])
         row = {"table": cell.table, "row": cell.row, "column": cell.column,
                "paper": cell.value, "printed": cell.printed, "experiment": cell.experiment,
-               "method": cell.method, "metric": cell.metric}
+               "method": cell.method, "metric": cell.metric, "paper_runs": cell.runs}
         if found is None or found.empty:
             rows.append({**row, "verdict": "not run"})
             continue
@@ -261,12 +266,16 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
                "seed", "seed_ours", "seed_verdict", "paper_also_prints", "experiment",
                "method", "metric", "run", "measurement"]
     table = pd.DataFrame(rows).reindex(columns=columns)
-    # one measurement (a run and a metric) printed in several tables: each print keeps its
-    # verdict, and the row names the others (Table 2 vs 15: 0.9912 and 0.9913). A run is
-    # its model and evaluation where runs.csv names them, so two experiments' labels for
-    # one run (Table 13's "IDRS r=0.01", Table 17's "increased") are one measurement.
+    # one measurement (a run, a metric, and how many of the paper's runs the print
+    # averages) printed in several tables: each print keeps its verdict, and the row names
+    # the others (Table 2 vs 15: 0.9912 and 0.9913). A run is its model and evaluation
+    # where runs.csv names them, so two experiments' labels for one run (Table 13's
+    # "IDRS r=0.01", Table 17's "increased") are one measurement; a print of one of the
+    # paper's runs (Table 8's r = 0) is another quantity than its 8-run mean (Table 2).
     label = table.experiment + " | " + table.method
-    table["measurement"] = table["run"].where(table["run"].notna(), label) + " | " + table.metric
+    table["measurement"] = (table["run"].where(table["run"].notna(), label) + " | "
+                            + table.metric + " | runs "
+                            + table.paper_runs.map(lambda r: f"{r:.0f}"))
     prints = {m: list(zip(g.table, g.printed)) for m, g in table.groupby("measurement")}
     table["paper_also_prints"] = [
         "; ".join(f"Table {t}: {p}" for t, p in prints[m] if t != own)

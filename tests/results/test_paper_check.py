@@ -201,11 +201,14 @@ def test_one_run_under_two_experiments_labels_is_one_measurement():
                                        ("cifar10_train_rates_sigma0.12",
                                         "increased sigma_tr=0.126"))}
     got = cell_verdicts(pair, runs, "paper")
-    assert set(got.measurement) == {f"{run} | accuracy"}
+    assert set(got.measurement) == {f"{run} | accuracy | runs 8"}
     assert len(measurement_verdicts(got)) == 1
     assert got.set_index("table").paper_also_prints[17] == "Table 2: 0.852; Table 13: 0.852"
     without = {e: t.drop(columns="run") for e, t in runs.items()}  # an older runs.csv
     assert len(measurement_verdicts(cell_verdicts(pair, without, "paper"))) == 2
+    # a print of one of the paper's runs is another quantity than its 8-run mean
+    single = pair.assign(runs=np.where(pair.table == 17, 1, pair.runs))
+    assert len(measurement_verdicts(cell_verdicts(single, runs, "paper"))) == 2
 
 
 def test_resolution_shrinks_near_the_bounds():
@@ -317,6 +320,14 @@ def test_a_claim_of_no_difference_without_a_margin_is_refused(tmp_path):
     path = tmp_path / "claims.csv"
     load_claims().assign(margin=np.nan).to_csv(path, index=False)
     with pytest.raises(ValueError, match="positive margin"):
+        load_claims(path)
+
+
+def test_two_claims_that_make_the_same_test_are_refused(tmp_path):
+    path, claims = tmp_path / "claims.csv", load_claims()
+    again = claims.iloc[[0]].assign(claim="the same test under another name")
+    pd.concat([claims, again]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="claims that make the same test"):
         load_claims(path)
 
 
