@@ -32,7 +32,8 @@ pytestmark = [
 
 # certify asks for 700 MB, under the 850-1,100 MB its job step takes (the job's own
 # snakemake and the idrs process, measured): the cluster kills every first attempt and
-# the resubmission asks for 2 x 700 MB and succeeds. One shard per run: 4 certify jobs.
+# the resubmission asks for 2 x 700 MB and succeeds. One shard per run: 4 certify jobs
+# (merging several shards of a run is tested on the local runs of test_incremental).
 CONFIG = {**TINY, "certification": {**TINY["certification"], "shard_size": 200}, "resources": {
     "train": {"gpu": 1, "mem_mb": 1500, "runtime": 10},   # the GPU rule: the fake GPU
     "knn": {"mem_mb": 1500, "runtime": 10}, "certify": {"mem_mb": 700, "runtime": 10}}}
