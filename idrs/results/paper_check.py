@@ -257,8 +257,7 @@ def cell_verdicts(registry: pd.DataFrame, runs: dict, config: str) -> pd.DataFra
         if isinstance(fitted, str) and fitted:  # agreement by construction: counted apart
             result.update(verdict=FITTED, reason=f"{fitted}; as a test it would read: "
                           f"{result['verdict']}")
-        rows.append({**row, **result, "seeds": len(values), "paper_runs": cell.runs,
-                     "rounding": half})
+        rows.append({**row, **result, "seeds": len(values), "rounding": half})
     # rounding: half a unit of the printed last digit (0.005 for Table 5's 0.96), in the
     # interval whatever the number of decimals printed
     columns = ["table", "row", "column", "paper", "printed", "rounding", "ours", "difference",
