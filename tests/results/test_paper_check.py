@@ -1,6 +1,7 @@
 """The paper registry, the verdicts on synthetic runs whose truth is known, and the
 claims decided by paired comparisons."""
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ CONFIGS = {"default": [REPO / "config.yaml"],
            "toys": [REPO / "config" / "toys.yaml"]}
 
 
+@cache  # the registry asks once per row; paper.yaml takes a second to parse
 def labels(config):
     experiments = {}
     for path in CONFIGS[config]:
@@ -40,7 +42,7 @@ def test_every_registered_entry_maps_to_a_configured_method(registry):
     from idrs.results.paper_check import group_address, in_group
     missing = []
     for row in registry.itertuples(index=False):
-        known = labels(row.config)
+        known = dict(labels(row.config))
         methods = [row.method] + ([row.baseline] if hasattr(row, "baseline") else [])
         known["theory"] = {"Theorem 2.4", "practical threshold"}  # the theory job
         for method in methods:  # a label, a glob over labels, or experiment/label
