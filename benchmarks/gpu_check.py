@@ -140,6 +140,37 @@ def certify_rows(table, device, args):
                 optional=True, fold=True, compile="reduce-overhead", amp=True)
 
 
+def kernel_kind(name):
+    """What a profiled kernel (on the CPU: an op) computes, from its name. Inductor names
+    its Triton kernels ``triton_{tem,poi,red,per}_fused_<ops>``, where ``<ops>`` are the
+    graph's ops the kernel came from: a pointwise kernel after a cuDNN convolution is
+    ``triton_poi_fused_..._convolution_relu`` and is pointwise, not a convolution."""
+    n = name.lower()
+    if n.startswith("triton_tem"):
+        return "convolution" if "convolution" in n else "matmul"
+    if n.startswith("triton_poi"):
+        return "pointwise"
+    if n.startswith(("triton_red", "triton_per")):
+        return "reduction"
+    if any(word in n for word in ("conv", "implicit_gemm", "fprop")):
+        return "convolution"
+    if any(word in n for word in ("gemm", "addmm", "aten::mm", "cutlass", "linear")):
+        return "matmul"
+    if any(word in n for word in ("randn", "normal", "philox", "curand")):
+        return "noise"
+    return "other"
+
+
+def time_by_kind(events, key):
+    """Seconds per :func:`kernel_kind` of profiler ``events`` (each counted once), largest
+    first."""
+    seconds = {}
+    for event in events:
+        kind = kernel_kind(event.key)
+        seconds[kind] = seconds.get(kind, 0.0) + getattr(event, key) / 1e6
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
+
+
 def profile_rows(table, device, args):
     """Where one image's certification time goes on the default path
     (:func:`idrs.engine.models.engine_settings`), for ResNet-110 on CIFAR10 and the MNIST CNN: the
@@ -189,6 +220,11 @@ def profile_rows(table, device, args):
         busy = sum(getattr(e, key) for e in kernels) / 1e6
         table.row(f"profile {what}: {'GPU busy' if cuda else 'CPU self time'}",
                   f"{busy:.3f} s", f"{busy / whole:.0%} of the wall time; kernels below")
+        kinds = time_by_kind(kernels, key)
+        table.row(f"profile {what}: {'GPU' if cuda else 'CPU self'} time by kind",
+                  "; ".join(f"{kind} {t / busy:.0%}" for kind, t in kinds.items()),
+                  "; ".join(f"{kind} {t:.3f} s" for kind, t in kinds.items())
+                  + " (benchmarks/gpu_check.py::kernel_kind)")
         print(f"\n```\n{events.table(sort_by=key, row_limit=20, max_name_column_width=60)}"
               "```\n", flush=True)
 

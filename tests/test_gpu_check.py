@@ -26,6 +26,40 @@ def test_gpu_check_script_runs_and_prints_its_table(tmp_path):
                 "| training epoch, cnn, batch 400, fp32", "| idrs MNIST CNN, default path",
                 "| MNIST CNN test accuracy, fp32 training", "| profile cnn, default path",
                 "| candidate, cifar_resnet20: the default path",
+                "| profile cnn, default path (fp32, compile none, batch 1000): CPU self time by kind",
                 "## pytest -m gpu"):
         assert row in out, row
     assert "s/image" in out and "failed" not in out
+
+
+def test_kernel_kinds_of_the_h200_profile():
+    """The H200 profile of ResNet-110 (benchmarks/results/gpu_check_h200_2026-11-28_profile.md,
+    each kernel once, device ms): convolutions 67%, the pointwise passes between them 28%,
+    although every pointwise kernel's name holds "convolution" (the op it came after)."""
+    import importlib.util
+    from types import SimpleNamespace
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    kernels = {"triton_tem_fused__to_copy_convolution_5": 163.165,
+               "sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc": 88.849,
+               "triton_tem_fused__to_copy_convolution_relu_18": 44.141,
+               "triton_poi_fused__to_copy_add_convolution_relu_6": 42.091,
+               "triton_poi_fused__to_copy_convolution_div_relu_sub_3": 35.326,
+               "Command Buffer Full": 21.780,
+               "triton_poi_fused__to_copy_add_convolution_relu_14": 19.580,
+               "triton_poi_fused__to_copy_convolution_relu_9": 12.573,
+               "triton_poi_fused__to_copy_convolution_relu_16": 9.811,
+               "triton_poi_fused__to_copy_add_convolution_relu_22": 8.496,
+               "triton_tem_fused__to_copy_convolution_div_sub_2": 4.561}
+    events = [SimpleNamespace(key=name, t=ms * 1e3) for name, ms in kernels.items()]
+    kinds = gpu_check.time_by_kind(events, "t")
+    total = sum(kinds.values())
+    assert round(total, 4) == 0.4504  # the raw file's "Self CUDA time total" (450.3 ms)
+    assert list(kinds) == ["convolution", "pointwise", "other"]
+    assert round(kinds["convolution"] / total, 2) == 0.67
+    assert round(kinds["pointwise"] / total, 2) == 0.28
+    assert [gpu_check.kernel_kind(n) for n in (
+        "triton_tem_fused_addmm_0", "triton_red_fused_argmax_1", "aten::mkldnn_convolution",
+        "aten::addmm", "void at::native::normal_kernel<float>")] == [
+        "matmul", "reduction", "convolution", "matmul", "noise"]
