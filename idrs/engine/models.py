@@ -10,6 +10,7 @@ takes inputs in [0, 1] pixel units and noise is added before normalisation (Cohe
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
@@ -19,8 +20,8 @@ from torch import nn
 from .plugins import is_dotted, resolve
 from .train_config import compile_mode
 
-__all__ = ["NormalizeLayer", "build_model", "inference_model", "engine_settings",
-           "bf16_autocast", "ARCHITECTURES"]
+__all__ = ["NormalizeLayer", "StencilConv2d", "build_model", "inference_model",
+           "engine_settings", "bf16_autocast", "ARCHITECTURES"]
 
 
 log = logging.getLogger(__name__)
@@ -154,17 +155,67 @@ def build_model(arch, in_shape, num_classes, mean=(0.0,), std=(1.0,)) -> nn.Modu
     return nn.Sequential(NormalizeLayer(mean, std, len(in_shape)), net)
 
 
-def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None) -> nn.Module:
+class StencilConv2d(nn.Module):
+    """A convolution of an image (at most 3 channels) with few input taps (channels x
+    kernel area, at most :data:`STENCIL_MAX_TAPS`) as a sum of shifted input slices, each
+    scaled per output channel.
+
+    The same function as the convolution, rounded differently (float32 products summed
+    tap by tap). A GEMM-based convolution of one input channel has K = 9 and wastes its
+    tiles, and it writes its whole output before the ReLU and pooling read it back;
+    this form is pointwise, so ``torch.compile`` can fuse it with the bias, ReLU and
+    pooling after it into one kernel. The H200 profile spent 53% of the MNIST CNN's GPU
+    time in its first convolution (1 to 32 channels). Eager, it is slower than the
+    convolution: it is meant to be compiled.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+
+    @staticmethod
+    def applies_to(module) -> bool:
+        return (type(module) is nn.Conv2d and module.groups == 1
+                and module.padding_mode == "zeros" and not isinstance(module.padding, str)
+                and module.in_channels <= 3  # reads the image, not features
+                and module.in_channels * math.prod(module.kernel_size) <= STENCIL_MAX_TAPS)
+
+    def forward(self, x):
+        (ph, pw), (sh, sw), (dh, dw) = self.padding, self.stride, self.dilation
+        x = nn.functional.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+        c_out, c_in, kh, kw = self.weight.shape
+        rows = (x.shape[-2] - dh * (kh - 1) - 1) // sh + 1
+        cols = (x.shape[-1] - dw * (kw - 1) - 1) // sw + 1
+        out = None
+        for c in range(c_in):
+            for i in range(kh):
+                for j in range(kw):
+                    tap = x[:, c:c + 1, i * dh:i * dh + (rows - 1) * sh + 1:sh,
+                            j * dw:j * dw + (cols - 1) * sw + 1:sw]
+                    term = tap * self.weight[:, c, i, j].view(1, c_out, 1, 1)
+                    out = term if out is None else out + term
+        return out if self.bias is None else out + self.bias.view(1, c_out, 1, 1)
+
+
+#: The most input taps (channels x kernel area) :class:`StencilConv2d` takes: a first
+#: layer of one channel (MNIST, 9 taps) or three (CIFAR10, ImageNet's 3 x 3: 27).
+STENCIL_MAX_TAPS = 27
+
+
+def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None,
+                    stencil=False) -> nn.Module:
     """``model`` (in eval mode) as certification runs it; the argument is left as it is.
 
     ``fold_batchnorm``: each BatchNorm is folded into the convolution before it
     (``torch.fx``): the same function in exact arithmetic, one memory pass less per
-    layer. A model that ``torch.fx`` cannot trace is kept unfolded. ``compile_mode``
-    (a ``torch.compile`` mode, or None): fuses the remaining elementwise layers, and in
-    the max-autotune modes picks each convolution's fastest kernel (a one-off
-    compilation per batch shape, about a minute for ResNet-110). Either changes the base
-    classifier's rounding, not what it computes; the certificate is for the classifier
-    as evaluated, whichever it is.
+    layer. A model that ``torch.fx`` cannot trace is kept unfolded. ``stencil``: each
+    convolution of the image with few taps becomes a :class:`StencilConv2d`, for the
+    compiler to fuse. ``compile_mode`` (a ``torch.compile`` mode, or None): fuses the remaining
+    elementwise layers, and in the max-autotune modes picks each convolution's fastest
+    kernel (a one-off compilation per batch shape, about a minute for ResNet-110). Each
+    changes the base classifier's rounding, not what it computes; the certificate is for
+    the classifier as evaluated, whichever it is.
     """
     model = model.eval()
     if fold_batchnorm and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
@@ -173,6 +224,12 @@ def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None)
             model = fuse(model)
         except Exception as err:  # data-dependent control flow and the like
             log.warning("BatchNorm not folded: torch.fx cannot trace the model (%s)", err)
+    if stencil and any(StencilConv2d.applies_to(m) for m in model.modules()):
+        model = copy.deepcopy(model)  # fuse() copies only where it folded
+        for parent in list(model.modules()):
+            for name, child in parent.named_children():
+                if StencilConv2d.applies_to(child):
+                    setattr(parent, name, StencilConv2d(child))
     return model if compile_mode is None else torch.compile(model, mode=compile_mode)
 
 

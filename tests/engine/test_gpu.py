@@ -11,6 +11,7 @@
   float32 ``x + sigma * eps`` it receives without autocast, so the certificate is the
   exact one for the bf16 classifier. A Monte Carlo check near a linear boundary (where
   Cohen's radius is tight) confirms it.
+* The first convolution as a compiled stencil computes the same CNN.
 """
 
 from __future__ import annotations
@@ -221,3 +222,17 @@ def test_projected_noise_keeps_its_covariance_with_tf32_allowed():
         torch.backends.cuda.matmul.allow_tf32 = saved
     torch.testing.assert_close(columns.T @ columns, entry.weight @ entry.weight.T,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_stencil_first_convolution_is_the_cnn(exact_cuda):
+    """The MNIST CNN with its first convolution as a stencil, compiled (Inductor fuses it
+    with the ReLU and pooling after it), computes the eager CNN's logits up to float32
+    rounding, TF32 off (gpu_check's candidates time it; benchmarks/gpu_check.py)."""
+    from idrs.engine.models import StencilConv2d, inference_model
+    torch.manual_seed(4)
+    model = build_model("cnn", (1, 28, 28), 10, (0.5,), (0.25,)).eval().to(CUDA)
+    net = inference_model(model, stencil=True, compile_mode="default")
+    assert any(isinstance(m, StencilConv2d) for m in net.modules())
+    x = torch.rand((512, 1, 28, 28), device=CUDA)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), rtol=1e-3, atol=1e-3)

@@ -2,9 +2,10 @@
 the device's default precision and compilation recorded in every record."""
 
 import numpy as np
+import pytest
 import torch
 
-from idrs.engine.models import build_model, engine_settings, inference_model
+from idrs.engine.models import StencilConv2d, build_model, engine_settings, inference_model
 from idrs.engine.smoothing import ESTIMATION, sample_counts
 
 
@@ -34,6 +35,32 @@ def test_folding_batchnorm_keeps_the_function():
     x = torch.rand(16, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c_in,kernel,stride,padding,dilation,bias", [
+    (1, 3, 1, 1, 1, True), (3, 3, 1, 1, 1, False), (1, 5, 2, 2, 1, True),
+    (2, (3, 1), (1, 2), (0, 1), (2, 1), True)])
+def test_a_stencil_convolution_is_the_convolution(c_in, kernel, stride, padding, dilation, bias):
+    """Shifted slices scaled per output channel, summed tap by tap: the convolution up to
+    float32 rounding, for strides, paddings, dilations and non-square kernels."""
+    torch.manual_seed(2)
+    conv = torch.nn.Conv2d(c_in, 8, kernel, stride, padding, dilation, bias=bias)
+    x = torch.randn(4, c_in, 13, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(StencilConv2d(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch,shape,replaced", [("cnn", (1, 28, 28), 1),
+                                                 ("cifar_resnet20", (3, 32, 32), 1)])
+def test_stencil_replaces_the_few_tap_first_convolution_only(arch, shape, replaced):
+    torch.manual_seed(3)
+    model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0]).eval()
+    net = inference_model(model, stencil=True)
+    assert sum(isinstance(m, StencilConv2d) for m in net.modules()) == replaced
+    assert not any(isinstance(m, StencilConv2d) for m in model.modules())  # untouched
+    x = torch.rand(8, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_cpu_defaults_are_fp32_uncompiled():
