@@ -272,7 +272,10 @@ def candidate_rows(table, device, args):
     kernels, max-autotune with CUDA graphs,
     a larger batch and, for the CNN's one input channel, the contiguous layout. Each
     compiles its own model (about a minute for ResNet-110), so ``--budget`` cuts the list."""
-    for arch, shape in ((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28))):
+    started = table.elapsed()
+    for part, (arch, shape) in enumerate(((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28)))):
+        # half of what is left of the budget for each network, so both get their options
+        until = started + (args.budget - started) * (part + 1) / 2
         model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
         model = model.to(device).eval()
         _, amp, name = engine_settings(copy.deepcopy(model), device)
@@ -302,8 +305,9 @@ def candidate_rows(table, device, args):
         for i, (label, inductor, kw, build, compile) in enumerate(options):
             what = f"candidate, {arch}: {label} (bf16 {amp}, compile {compile}, batch " \
                    f"{kw.get('batch_size', b)})"
-            if i and table.elapsed() > args.budget:
-                table.row(what, "skipped", f"time budget of {args.budget} s spent")
+            if i and table.elapsed() > until:
+                table.row(what, "skipped", f"its share of the time budget ({until:.0f} s of "
+                          f"{args.budget:.0f}) spent")
                 continue
             try:
                 net = inference_model(copy.deepcopy(model), compile_mode=compile, **build)
