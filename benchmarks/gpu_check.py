@@ -142,17 +142,20 @@ def certify_rows(table, device, args):
 
 def kernel_kind(name):
     """What a profiled kernel (on the CPU: an op) computes, from its name. Inductor names
-    its Triton kernels ``triton_{tem,poi,red,per}_fused_<ops>``, where ``<ops>`` are the
-    graph's ops the kernel came from: a pointwise kernel after a cuDNN convolution is
-    ``triton_poi_fused_..._convolution_relu`` and is pointwise, not a convolution."""
+    its kernels ``triton_{tem,poi,red,per}_fused_<ops>`` (``cpp_fused_<ops>`` on the CPU),
+    where ``<ops>`` are the graph's ops the kernel came from: a pointwise kernel after a
+    convolution is ``triton_poi_fused_..._convolution_relu`` and is pointwise, not a
+    convolution, and a template of the classifier's matmul may name a convolution too."""
     n = name.lower()
+    ops = set(n.split("_"))
     if n.startswith("triton_tem"):
-        return "convolution" if "convolution" in n else "matmul"
-    if n.startswith("triton_poi"):
+        return "matmul" if ops & {"addmm", "mm", "bmm"} or "convolution" not in n \
+            else "convolution"
+    if n.startswith(("triton_poi", "cpp_fused")):
         return "pointwise"
     if n.startswith(("triton_red", "triton_per")):
         return "reduction"
-    if any(word in n for word in ("conv", "implicit_gemm", "fprop")):
+    if any(word in n for word in ("convolution", "implicit_gemm", "fprop", "cudnn")):
         return "convolution"
     if any(word in n for word in ("gemm", "addmm", "aten::mm", "cutlass", "linear")):
         return "matmul"
@@ -274,7 +277,7 @@ def candidate_rows(table, device, args):
     compiles its own model (about a minute for ResNet-110), so ``--budget`` cuts the list."""
     started = table.elapsed()
     for part, (arch, shape) in enumerate(((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28)))):
-        # half of what is left of the budget for each network, so both get their options
+        # the first network gets half of what is left of the budget, the second the rest
         until = started + (args.budget - started) * (part + 1) / 2
         model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0])
         model = model.to(device).eval()
@@ -282,14 +285,10 @@ def candidate_rows(table, device, args):
         mode = compile_mode(name, device.type)  # torch.compile's mode of the default
         b = default_batch_size(device, int(np.prod(shape)))
         x = torch.rand((args.images, *shape), device=device)
-        # first after the default, as the most promising: the H200 profile spent 28% of
-        # ResNet-110's GPU time in pointwise kernels after cuDNN's convolutions (shift,
-        # residual add, ReLU), which a Triton convolution template takes as its epilogue
         # (label, torch._inductor.config options, certify's, inference_model's, mode)
         options = [("the default path", {}, {}, {}, mode),
                    ("Triton convolutions only (epilogues fused)",
                     {"max_autotune_conv_backends": "TRITON"}, {}, {}, mode),
-                   # the CNN's first convolution took 53% of its GPU time in the profile
                    ("stencil first convolution", {}, {}, {"stencil": True}, mode),
                    (f"batch {2 * b}", {}, {"batch_size": 2 * b}, {}, mode),
                    ("Inductor freezing", {"freezing": True}, {}, {}, mode),
@@ -299,8 +298,12 @@ def candidate_rows(table, device, args):
             options.append(("max-autotune with CUDA graphs", {}, {}, {}, "max-autotune"))
         if shape[0] == 1:
             options.append(("contiguous layout", {}, {"channels_last": False}, {}, mode))
-        if arch == "cnn":  # its largest cost first: the first convolution
-            options.insert(1, options.pop(2))
+        # the most promising first, after the default: for ResNet-110, whose profile spent
+        # 28% of its GPU time in pointwise kernels (about one per convolution), templates
+        # that may take them as epilogues; for the CNN, its first convolution (53%)
+        first = "stencil first convolution" if arch == "cnn" else \
+            "Triton convolutions only (epilogues fused)"
+        options.sort(key=lambda option: (option[0] != "the default path", option[0] != first))
         default = None  # seconds of the default path, the first option
         for i, (label, inductor, kw, build, compile) in enumerate(options):
             what = f"candidate, {arch}: {label} (bf16 {amp}, compile {compile}, batch " \

@@ -155,13 +155,19 @@ def build_model(arch, in_shape, num_classes, mean=(0.0,), std=(1.0,)) -> nn.Modu
     return nn.Sequential(NormalizeLayer(mean, std, len(in_shape)), net)
 
 
+#: The most input taps (channels x kernel area) :class:`StencilConv2d` takes: a first
+#: layer of one channel (MNIST, 9 taps) or three (CIFAR10, ImageNet's 3 x 3: 27).
+STENCIL_MAX_TAPS = 27
+
+
 class StencilConv2d(nn.Module):
     """A convolution of an image (at most 3 channels) with few input taps (channels x
     kernel area, at most :data:`STENCIL_MAX_TAPS`) as a sum of shifted input slices, each
     scaled per output channel.
 
     The same function as the convolution, rounded differently (float32 products summed
-    tap by tap). A GEMM-based convolution of one input channel has K = 9 and wastes its
+    tap by tap; under autocast the result is cast to its dtype, as the convolution's
+    output is). A GEMM-based convolution of one input channel has K = 9 and wastes its
     tiles, and it writes its whole output before the ReLU and pooling read it back;
     this form is pointwise, so ``torch.compile`` can fuse it with the bias, ReLU and
     pooling after it into one kernel. The H200 profile spent 53% of the MNIST CNN's GPU
@@ -173,6 +179,7 @@ class StencilConv2d(nn.Module):
         super().__init__()
         self.weight, self.bias = conv.weight, conv.bias
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.train(conv.training)
 
     @staticmethod
     def applies_to(module) -> bool:
@@ -195,12 +202,11 @@ class StencilConv2d(nn.Module):
                             j * dw:j * dw + (cols - 1) * sw + 1:sw]
                     term = tap * self.weight[:, c, i, j].view(1, c_out, 1, 1)
                     out = term if out is None else out + term
-        return out if self.bias is None else out + self.bias.view(1, c_out, 1, 1)
-
-
-#: The most input taps (channels x kernel area) :class:`StencilConv2d` takes: a first
-#: layer of one channel (MNIST, 9 taps) or three (CIFAR10, ImageNet's 3 x 3: 27).
-STENCIL_MAX_TAPS = 27
+        out = out if self.bias is None else out + self.bias.view(1, c_out, 1, 1)
+        kind = x.device.type
+        # products in float32, one rounding to the dtype the convolution would return
+        return out.to(torch.get_autocast_dtype(kind)) if torch.is_autocast_enabled(kind) \
+            else out
 
 
 def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None,
@@ -217,15 +223,15 @@ def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None,
     changes the base classifier's rounding, not what it computes; the certificate is for
     the classifier as evaluated, whichever it is.
     """
-    model = model.eval()
+    model, copied = model.eval(), False
     if fold_batchnorm and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
         from torch.fx.experimental.optimization import fuse
         try:
-            model = fuse(model)
+            model, copied = fuse(model), True
         except Exception as err:  # data-dependent control flow and the like
             log.warning("BatchNorm not folded: torch.fx cannot trace the model (%s)", err)
     if stencil and any(StencilConv2d.applies_to(m) for m in model.modules()):
-        model = copy.deepcopy(model)  # fuse() copies only where it folded
+        model = model if copied else copy.deepcopy(model)  # the modules are replaced
         for parent in list(model.modules()):
             for name, child in parent.named_children():
                 if StencilConv2d.applies_to(child):

@@ -236,3 +236,7 @@ def test_compiled_stencil_first_convolution_is_the_cnn(exact_cuda):
     x = torch.rand((512, 1, 28, 28), device=CUDA)
     with torch.no_grad():
         torch.testing.assert_close(net(x), model(x), rtol=1e-3, atol=1e-3)
+        with torch.autocast("cuda", dtype=torch.bfloat16):  # the default path's precision
+            ours, theirs = net(x), model(x)
+    assert ours.dtype == theirs.dtype
+    torch.testing.assert_close(ours.float(), theirs.float(), rtol=5e-2, atol=5e-2)

@@ -50,17 +50,39 @@ def test_a_stencil_convolution_is_the_convolution(c_in, kernel, stride, padding,
         torch.testing.assert_close(StencilConv2d(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch,shape,replaced", [("cnn", (1, 28, 28), 1),
-                                                 ("cifar_resnet20", (3, 32, 32), 1)])
-def test_stencil_replaces_the_few_tap_first_convolution_only(arch, shape, replaced):
+def test_a_stencil_convolution_returns_the_autocast_dtype():
+    """Under autocast the convolution returns bfloat16; so does the stencil, rounded once
+    from its float32 sum."""
+    torch.manual_seed(2)
+    conv, x = torch.nn.Conv2d(1, 8, 3, padding=1), torch.randn(4, 1, 9, 9)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = StencilConv2d(conv)(x), conv(x)
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    torch.testing.assert_close(ours.float(), theirs.float(), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("arch,shape", [("cnn", (1, 28, 28)), ("cifar_resnet20", (3, 32, 32))])
+def test_stencil_replaces_the_few_tap_first_convolution_only(arch, shape):
     torch.manual_seed(3)
     model = build_model(arch, shape, 10, (0.5,) * shape[0], (0.25,) * shape[0]).eval()
     net = inference_model(model, stencil=True)
-    assert sum(isinstance(m, StencilConv2d) for m in net.modules()) == replaced
+    stencils = [m for m in net.modules() if isinstance(m, StencilConv2d)]
+    assert len(stencils) == 1 and not stencils[0].training
     assert not any(isinstance(m, StencilConv2d) for m in model.modules())  # untouched
     x = torch.rand(8, *shape)
     with torch.no_grad():
         torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("conv", [
+    torch.nn.Conv2d(3, 8, 7),                          # 147 taps
+    torch.nn.Conv2d(16, 8, 1),                         # features, not the image
+    torch.nn.Conv2d(2, 8, 3, groups=2),
+    torch.nn.Conv2d(1, 8, 3, padding=1, padding_mode="reflect"),
+    torch.nn.Conv2d(1, 8, 3, padding="same")])
+def test_stencil_leaves_other_convolutions_alone(conv):
+    net = inference_model(torch.nn.Sequential(conv).eval(), stencil=True)
+    assert not any(isinstance(m, StencilConv2d) for m in net.modules())
 
 
 def test_cpu_defaults_are_fp32_uncompiled():

@@ -225,7 +225,9 @@ def test_the_html_report_shows_the_verdicts_on_its_first_page(finished):
 
 def test_a_pretrained_model_is_certified_without_training_and_reruns_on_a_new_file(tmp_path):
     """A model declared by file: no train job, one run (seed 0) per method using it, and a
-    newer file reruns exactly its certifications and what reads them."""
+    newer file reruns exactly its certifications and what reads them. One shard per run
+    and no paper check, for speed: that a change reruns every shard of a run is
+    test_evaluation_changes_rerun_certification_only's."""
     from idrs.engine.data import sectors
     from idrs.engine.train import train
     from idrs.engine.train_config import TrainConfig
