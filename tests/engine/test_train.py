@@ -138,3 +138,18 @@ def test_deterministic_training_sets_every_flag_and_restores_them():
         assert torch.are_deterministic_algorithms_enabled()
         assert inductor.deterministic and not torch.backends.cudnn.benchmark
     assert not torch.are_deterministic_algorithms_enabled() and not inductor.deterministic
+
+
+@pytest.mark.slow
+def test_compiled_training_is_bitwise_reproducible_when_deterministic(tmp_path):
+    """A compiled training step (Inductor's C++ kernels here; Triton on CUDA, where
+    tests/engine/test_gpu.py checks the same) under ``deterministic`` gives the same
+    weights twice, and the compiled model is still the eager one up to rounding."""
+    config = TrainConfig(**{**CONFIG.__dict__, "epochs": 2, "compile": "default"})
+    runs = [weights(train(sectors(), tmp_path / name, config, progress=False,
+                          deterministic=True)) for name in "ab"]
+    assert same(*runs)
+    eager = weights(train(sectors(), tmp_path / "eager",
+                          TrainConfig(**{**config.__dict__, "compile": "none"}), progress=False))
+    assert all(torch.allclose(runs[0][k].float(), eager[k].float(), atol=1e-3)
+               for k in eager)
