@@ -220,10 +220,10 @@ def profile_rows(table, device, args):
         key = "self_device_time_total" if cuda else "self_cpu_time_total"
         # kernels only: a Triton kernel also appears as an op with the same device time
         kernels = [e for e in events if not cuda or e.device_type == DeviceType.CUDA]
-        busy = sum(getattr(e, key) for e in kernels) / 1e6
+        kinds = time_by_kind(kernels, key)
+        busy = sum(kinds.values())
         table.row(f"profile {what}: {'GPU busy' if cuda else 'CPU self time'}",
                   f"{busy:.3f} s", f"{busy / whole:.0%} of the wall time; kernels below")
-        kinds = time_by_kind(kernels, key)
         table.row(f"profile {what}: {'GPU' if cuda else 'CPU self'} time by kind",
                   "; ".join(f"{kind} {t / busy:.0%}" for kind, t in kinds.items()),
                   "; ".join(f"{kind} {t:.3f} s" for kind, t in kinds.items())
@@ -270,11 +270,11 @@ def candidate_rows(table, device, args):
     """Options not in the default path yet, each timed beside the default in one run, for
     ResNet-110 and the MNIST CNN: Triton convolution templates only (so that Inductor
     fuses the pointwise kernels after each convolution into it), the first convolution as
-    a stencil (:class:`idrs.engine.models.StencilConv2d`), Inductor's freezing
-    (weights as constants, laid out once), coordinate-descent tuning of its Triton
-    kernels, max-autotune with CUDA graphs,
-    a larger batch and, for the CNN's one input channel, the contiguous layout. Each
-    compiles its own model (about a minute for ResNet-110), so ``--budget`` cuts the list."""
+    a stencil (:class:`idrs.engine.models.StencilConv2d`), Inductor's freezing (weights
+    as constants, laid out once), coordinate-descent tuning of its Triton kernels,
+    max-autotune with CUDA graphs, a larger batch and, for the CNN's one input channel,
+    the contiguous layout. Each compiles its own model (about a minute for ResNet-110),
+    so ``--budget`` cuts the list."""
     started = table.elapsed()
     for part, (arch, shape) in enumerate(((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28)))):
         # the first network gets half of what is left of the budget, the second the rest
@@ -286,10 +286,12 @@ def candidate_rows(table, device, args):
         b = default_batch_size(device, int(np.prod(shape)))
         x = torch.rand((args.images, *shape), device=device)
         # (label, torch._inductor.config options, certify's, inference_model's, mode)
-        options = [("the default path", {}, {}, {}, mode),
-                   ("Triton convolutions only (epilogues fused)",
-                    {"max_autotune_conv_backends": "TRITON"}, {}, {}, mode),
-                   ("stencil first convolution", {}, {}, {"stencil": True}, mode),
+        default_path, triton, stencil = ("the default path",
+                                         "Triton convolutions only (epilogues fused)",
+                                         "stencil first convolution")
+        options = [(default_path, {}, {}, {}, mode),
+                   (triton, {"max_autotune_conv_backends": "TRITON"}, {}, {}, mode),
+                   (stencil, {}, {}, {"stencil": True}, mode),
                    (f"batch {2 * b}", {}, {"batch_size": 2 * b}, {}, mode),
                    ("Inductor freezing", {"freezing": True}, {}, {}, mode),
                    ("coordinate-descent tuning", {"coordinate_descent_tuning": True}, {}, {},
@@ -301,9 +303,8 @@ def candidate_rows(table, device, args):
         # the most promising first, after the default: for ResNet-110, whose profile spent
         # 28% of its GPU time in pointwise kernels (about one per convolution), templates
         # that may take them as epilogues; for the CNN, its first convolution (53%)
-        first = "stencil first convolution" if arch == "cnn" else \
-            "Triton convolutions only (epilogues fused)"
-        options.sort(key=lambda option: (option[0] != "the default path", option[0] != first))
+        first = stencil if arch == "cnn" else triton
+        options.sort(key=lambda option: (option[0] != default_path, option[0] != first))
         default = None  # seconds of the default path, the first option
         for i, (label, inductor, kw, build, compile) in enumerate(options):
             what = f"candidate, {arch}: {label} (bf16 {amp}, compile {compile}, batch " \

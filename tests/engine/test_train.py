@@ -1,5 +1,7 @@
 """Training: determinism by seed, resume after a kill, checkpoint errors, sigma(x) noise."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -145,11 +147,11 @@ def test_compiled_training_is_bitwise_reproducible_when_deterministic(tmp_path):
     """A compiled training step (Inductor's C++ kernels here; Triton on CUDA, where
     tests/engine/test_gpu.py checks the same) under ``deterministic`` gives the same
     weights twice, and the compiled model is still the eager one up to rounding."""
-    config = TrainConfig(**{**CONFIG.__dict__, "epochs": 2, "compile": "default"})
+    config = dataclasses.replace(CONFIG, epochs=2, compile="default")
     runs = [weights(train(sectors(), tmp_path / name, config, progress=False,
                           deterministic=True)) for name in "ab"]
     assert same(*runs)
     eager = weights(train(sectors(), tmp_path / "eager",
-                          TrainConfig(**{**config.__dict__, "compile": "none"}), progress=False))
+                          dataclasses.replace(config, compile="none"), progress=False))
     assert all(torch.allclose(runs[0][k].float(), eager[k].float(), atol=1e-3)
                for k in eager)
