@@ -2,6 +2,8 @@
 
 The jobs are the workflow's own: a Snakemake dry run lists every train and certify
 command, and each is costed from its arguments (epochs; test indices, n0 and n). The
+reradius jobs (the paper's clamp computed from the exact runs' records) run on a CPU and
+are counted, not costed. The
 default rates are the H200 measurements of ``benchmarks/gpu_check.sh`` of 2026-11-28
 (``benchmarks/results/gpu_check_h200_2026-11-28*.md``); pass your own to cost another
 GPU.
@@ -32,7 +34,8 @@ EPOCH_S = {("cifar_resnet110", "fp32", "none"): 10.8, ("cifar_resnet110", "bf16"
 
 
 def planned_commands(configfile):
-    """The shell commands of every train and certify job of a dry run from scratch."""
+    """The shell commands of every train, certify and reradius job of a dry run from
+    scratch."""
     with tempfile.TemporaryDirectory() as empty:
         done = subprocess.run(
             [str(Path(sys.executable).with_name("snakemake")), "-n", "-p", "--configfile",
@@ -41,7 +44,7 @@ def planned_commands(configfile):
     if done.returncode:
         raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
     return [line.split("idrs ", 1)[1] for line in done.stdout.splitlines()
-            if re.search(r"\bidrs (train|certify) ", line)]
+            if re.search(r"\bidrs (train|certify|reradius) ", line)]
 
 
 def options(command):
@@ -73,6 +76,10 @@ def main(argv=None):
                                  f"{opt['arch']} SECONDS")
             hours[key] += int(opt["epochs"]) * rate / 3600
             counts[key] += int(opt["epochs"])
+        elif verb == "reradius":
+            key = "radius with the paper's clamp from the exact records (CPU)"
+            counts[key] += 1
+            hours[key] += 0.0
         else:
             images = len(range(int(opt["start"]), int(opt["stop"]), int(opt["skip"])))
             samples = int(opt.get("n0", 100)) + int(opt["n"])
@@ -81,7 +88,8 @@ def main(argv=None):
             counts[key] += images
     print(f"| {args.configfile} | units | GPU-hours |\n|---|---|---|")
     for key in sorted(hours):
-        unit = "epochs" if key.startswith("train") else "images"
+        unit = ("epochs" if key.startswith("train") else "images" if key.startswith("certify")
+                else "shards")
         print(f"| {key} | {counts[key]:,} {unit} | {hours[key]:.1f} |")
     print(f"| **total** | | **{sum(hours.values()):.1f}** |")
 

@@ -1,6 +1,7 @@
 # Config validation and the input functions shared by every stage; the registry of
 # models, evaluations and runs is idrs.workflow.registry.
 import os
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -161,6 +162,17 @@ def certify_inputs(wc):
     if ev.rate > 0:
         inputs["distances"] = RESULTS / "knn" / m.dataset / f"k{ev.k}_test.parquet"
     return inputs
+
+
+#: The evaluations whose shards are another's records with the paper's clamp (the reradius
+#: rule), as a wildcard pattern; one that matches nothing where there are none.
+RERADIUS = "|".join(re.escape(e) for e, ev in EVALUATIONS.items() if ev.radius_source) or "(?!)"
+
+
+def reradius_source(wc):
+    """The exact radius's shard whose records a clamped run's shard recomputes."""
+    source = EVALUATIONS[wc.evaluation].radius_source
+    return REGISTRY.folder(RESULTS, wc.model, wc.seed, source.id) / f"shard{wc.shard}.parquet"
 
 
 def certify_args(wc, input):

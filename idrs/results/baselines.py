@@ -112,8 +112,8 @@ def read_cohen_tsv(path, *, dataset, arch, sigma, model=None, seed=0) -> pd.Data
     records["knn_distance"] = np.nan
     records["count_top"] = -1
     records["n"] = -1
-    records["noise_dim"] = -1
-    records["p_a"] = np.nan
+    records["dim"] = records["noise_dim"] = -1
+    records["p_a"] = records["sigma_slack"] = np.nan
     records["radius_time"] = np.nan
     records["dataset"], records["arch"] = dataset, arch
     records["model"] = model or f"published:{path}"

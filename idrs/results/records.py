@@ -8,7 +8,8 @@ __all__ = ["RECORD_COLUMNS"]
 #: details, then the provenance of the run (their meaning: docs/workflow.md, "Records").
 RECORD_COLUMNS = [
     "idx", "label", "predict", "radius", "correct", "time",
-    "sigma", "knn_distance", "count_top", "n", "noise_dim", "p_a", "radius_time",
+    "sigma", "knn_distance", "count_top", "n", "dim", "noise_dim", "p_a", "sigma_slack",
+    "radius_time",
     "dataset", "arch", "model", "model_sha256", "train_seed", "sigma_train", "train_rate",
     "train_precision", "sigma_b", "rate", "sigma_max", "sigma_mean",
     "k", "m", "clamp", "n0", "alpha", "noise_seed", "shard_start", "shard_stop", "skip",

@@ -128,6 +128,12 @@ def _certify(args):
     print(f"{args.out}: {len(records)} inputs, accuracy {records.correct.mean():.4f}")
 
 
+def _reradius(args):
+    from .jobs import reradius_job
+    records = reradius_job(args.records, args.out, args.clamp)
+    print(f"{args.out}: {len(records)} inputs, radius {args.clamp} clamp from {args.records}")
+
+
 def _import_cohen(args):
     from ..files import write_table
     from ..results.baselines import read_cohen_tsv
@@ -361,6 +367,14 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="channels_last image layout (default: on the CPU or with --amp)")
     _add_summary(p)
     p.set_defaults(func=_certify)
+
+    p = sub.add_parser("reradius", help="an exact-radius shard's records with the paper's "
+                       "clamp instead (no new samples)")
+    p.add_argument("--records", required=True, help="the shard (idrs certify, exact radius)")
+    p.add_argument("--clamp", choices=["mnist", "cifar10"], required=True,
+                   help="the paper's Appendix D clamp constants")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.set_defaults(func=_reradius)
 
     p = sub.add_parser("import-cohen", help="published Cohen-format TSV -> idrs records")
     p.add_argument("--tsv", required=True, help="file with columns idx label predict radius "

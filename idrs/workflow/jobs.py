@@ -16,14 +16,14 @@ from .. import __version__
 from ..certify.sigma import calibrate_sigma_b, log_sigma_slack, sigma_from_distance
 from ..engine.data import fingerprint, load_dataset
 from ..engine.knn import knn_mean_distance, load_distances, save_distances
-from ..files import file_sha256, write_table
+from ..files import file_sha256, read_table, write_table
 from ..results.records import RECORD_COLUMNS
 from .registry import Evaluation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["data_job", "knn_job", "train_job", "certify_job", "predict_job", "regions_job",
-           "test_indices"]
+__all__ = ["data_job", "knn_job", "train_job", "certify_job", "reradius_job", "predict_job",
+           "regions_job", "test_indices"]
 
 
 def _dataset(spec: dict):
@@ -362,6 +362,59 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
         records[key] = value
     records = records[RECORD_COLUMNS]
     write_table(records, out, provenance)
+    return records
+
+
+def reradius_job(source, out, clamp):
+    """The records of an exact-radius shard with the paper's Appendix D clamp instead:
+    the same samples, counts and bounds, without sampling again.
+
+    ``idrs certify --clamp`` would draw the very same noise (it depends on the noise
+    seed, the test index and the stage only), so only the radius differs; this computes
+    it from the columns :func:`idrs.engine.smoothing.certify` records for that purpose
+    (``p_a``, ``sigma``, ``rate``, ``dim``, ``sigma_slack``), on the CPU.
+
+    Parameters
+    ----------
+    source : path
+        A shard written by :func:`certify_job` with the exact radius (``clamp`` empty).
+    out : path
+        The Parquet file of records written: ``source``'s with ``radius``,
+        ``radius_time``, ``clamp`` and ``code_version`` replaced.
+    clamp : {"mnist", "cifar10"}
+        The clamp's constants (:func:`idrs.certify.radius.clamp_sigma_t`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The records written.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` lacks a column the radius needs (written by an older idrs), holds
+        clamped radii already, or mixes rates.
+    """
+    from ..engine.smoothing import radii
+    records, meta = read_table(source, "rerun the certify job that wrote it")
+    missing = [c for c in ("p_a", "sigma", "rate", "dim", "sigma_slack", "clamp")
+               if c not in records.columns]
+    if missing:
+        raise ValueError(f"{source} has no {', '.join(missing)} column (written by an older "
+                         "idrs): delete it so that the workflow certifies it again.")
+    if (records.clamp != "").any():
+        raise ValueError(f"{source} holds radii with the {records.clamp.iloc[0]!r} clamp "
+                         "already; give the exact radius's records (clamp empty).")
+    if records.rate.nunique() > 1 or records.dim.nunique() > 1:
+        raise ValueError(f"{source} mixes rates or input dimensions: not one certify shard.")
+    rate = float(records.rate.iloc[0]) if len(records) else 0.0
+    dim = int(records.dim.iloc[0]) if len(records) else 1
+    radius, radius_time = radii(records.p_a.to_numpy(), records.sigma.to_numpy(), rate, dim,
+                                records.sigma_slack.to_numpy(), clamp)
+    records = records.assign(radius=radius, radius_time=radius_time, clamp=clamp,
+                             code_version=__version__)[RECORD_COLUMNS]
+    meta.pop("idrs_version", None)
+    write_table(records, out, {**meta, "clamp": clamp, "radius_from": str(source)})
     return records
 
 

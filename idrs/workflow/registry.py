@@ -189,6 +189,13 @@ class Evaluation:
                                   else cast[types[name]](value))
         return values
 
+    @property
+    def radius_source(self) -> Evaluation | None:
+        """The evaluation whose records this one's are computed from, or None where it
+        samples its own: the paper's clamp changes the radius only, so its run takes the
+        exact radius's samples (``idrs reradius``) instead of drawing the same ones again."""
+        return dataclasses.replace(self, clamp=None) if self.clamp else None
+
     def sigma_setting(self) -> dict:
         """{field: value} of :attr:`SIGMA_FIELDS`: what sigma(x) is, nothing of how it
         is sampled or certified."""
@@ -407,6 +414,9 @@ def build_registry(config) -> Registry:
                                   "train_rate, rate, ...) or drop one")
             _register(models, model.id, model, where, "model")
             _register(evaluations, evaluation.id, evaluation, where, "evaluation")
+            if evaluation.radius_source is not None:  # sampled even if no method shows it
+                source = evaluation.radius_source
+                _register(evaluations, source.id, source, where, "evaluation")
             runs.append(Run(label=meth["label"], model=model.id, evaluation=evaluation.id,
                             seeds=(0,) if model.pretrained else seeds,  # one file: one run
                             baselines=_baselines(exp, where, meth, labels),

@@ -27,9 +27,11 @@ def test_default_config_dag(tmp_path):
     assert done.returncode == 0, done.stderr
     jobs = job_counts(done.stdout)
     # 6 datasets; 18 trainings (one noise-free model for sectors and for each cone,
-    # digits, MNIST) x 3 seeds; runs: sectors 5, cones 4 + 3 + 3, digits 3, MNIST 4
+    # digits, MNIST) x 3 seeds; runs: sectors 5, cones 4 + 3 + 3, digits 3, MNIST 4, of
+    # which MNIST's clamped run is its exact run's records with another radius
     assert jobs["dataset"] == 6 and jobs["train"] == 6 * 3 and jobs["knn"] == 6
-    assert jobs["certify"] == (5 + 10 + 3 + 4) * 3 and jobs["report"] == 6
+    assert jobs["certify"] == (5 + 10 + 3 + 3) * 3 and jobs["reradius"] == 3
+    assert jobs["report"] == 6
     assert jobs["regions"] == 2  # the 2-D experiments: sectors and the cone at N = 2
     # Table 5 against N reads the cone experiments only: data without a dimension
     # (sectors, digits, MNIST) have none to draw against
@@ -62,7 +64,10 @@ def test_paper_config_dag(paper_jobs):
     jobs = paper_jobs
     assert jobs["dataset"] == 2 and jobs["report"] == 21 and jobs["theory"] == 1
     # every model is shared by the evaluations that use it: far fewer trainings than runs
-    assert jobs["train"] == 195 and jobs["certify"] == 4970 and jobs["paper_check"] == 1
+    assert jobs["train"] == 195 and jobs["paper_check"] == 1
+    # Section 4's clamped IDRS runs (3 sigmas x 2 datasets x 8 seeds x 10 shards) reuse
+    # the exact runs' samples: 480 CPU jobs instead of 480 more certifications
+    assert jobs["certify"] == 4490 and jobs["reradius"] == 480
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):
