@@ -37,7 +37,9 @@ class LinearEntry(NamedTuple):
 
     weight: torch.Tensor  #: (k, N) float64, on the flattened raw input
     bias: torch.Tensor  #: (k,) float64
-    factor: torch.Tensor  #: (k, k) float32 R^T: factor @ factor.T = weight @ weight.T
+    #: (k, k) R^T: factor @ factor.T = weight @ weight.T; float64 on CUDA (where TF32 may
+    #: be allowed: 10-bit products), float32 elsewhere: the dtype :meth:`noise` multiplies in
+    factor: torch.Tensor
     rest: nn.Module  #: the network after the linear layer
 
     @property
@@ -51,9 +53,7 @@ class LinearEntry(NamedTuple):
 
     def noise(self, z):
         """Samples of :math:`W\\varepsilon` from standard normal ``z`` of shape (s, k)."""
-        if z.is_cuda:  # where TF32 may be allowed (10-bit products): float64, exact enough
-            return (z.double() @ self.factor.double().T).float()
-        return z @ self.factor.T
+        return (z.to(self.factor.dtype) @ self.factor.T).float()
 
 
 def _in_order(module):
@@ -120,5 +120,6 @@ def linear_entry(model, in_shape):
             else torch.zeros(linear.out_features, dtype=torch.float64))
     bias = bias - weight @ mean.reshape(-1)
     factor = torch.linalg.qr(weight.T).R.T
-    return LinearEntry(weight.to(device), bias.to(device), factor.float().to(device),
+    factor = factor.to(device, torch.float64 if device.type == "cuda" else torch.float32)
+    return LinearEntry(weight.to(device), bias.to(device), factor,
                        nn.Sequential(*modules[first + 1:]))
