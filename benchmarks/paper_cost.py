@@ -79,7 +79,7 @@ def main(argv=None):
         elif verb == "reradius":
             key = "radius with the paper's clamp from the exact records (CPU)"
             counts[key] += 1
-            hours[key] += 0.0
+            hours.setdefault(key, 0.0)  # a CPU job: counted, not costed
         else:
             images = len(range(int(opt["start"]), int(opt["stop"]), int(opt["skip"])))
             samples = int(opt.get("n0", 100)) + int(opt["n"])

@@ -45,6 +45,7 @@ References
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 from scipy import special
@@ -52,7 +53,7 @@ from scipy import special
 from .._validation import check_array, check_option
 from ._bracket import last_passing
 
-__all__ = ["cohen_radius", "xi_greater", "xi_smaller", "idrs_radius",
+__all__ = ["cohen_radius", "xi_greater", "xi_smaller", "idrs_radius", "radii",
            "clamp_sigma_t", "LAMBDA_MAX", "XI_ALLOWANCE", "CLAMP_CONSTANTS", "ALPHA_MAX"]
 
 #: Largest noncentrality handed to SciPy; beyond it kappa is moved away from 1 (sound).
@@ -399,7 +400,8 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True,
         Separate upper confidence bound of the runner-up probability, in [0, 1].
     clamp : {None, 'mnist', 'cifar10'} or float, optional
         The paper's Appendix D workaround, for comparison only (see
-        :func:`clamp_sigma_t`): sound, never a larger radius, often a smaller one.
+        :func:`clamp_sigma_t`): sound, often a smaller radius, never a larger one beyond
+        the search's :data:`RADIUS_RTOL` (each is the last radius its own test passed).
     conservative : bool, default True
         Decide :math:`\xi + \epsilon < 1/2` with :math:`\epsilon` = :data:`XI_ALLOWANCE`
         instead of :math:`\xi < 1/2`, robust to SciPy's evaluation error.
@@ -554,3 +556,43 @@ def idrs_radius(p_a, sigma0, rate, dim, p_b=None, clamp=None, conservative=True,
                                       rtol=RADIUS_RTOL)
     out.reshape(-1)[todo] = sigma0.ravel()[todo] * alpha
     return out.reshape(shape)
+
+
+def radii(p_a, sigma, rate, dim, slack, clamp=None):
+    """Every input's certified radius from its Clopper-Pearson bound: all of CERTIFY
+    after the sampling, so another radius of the same samples (the paper's clamp)
+    needs no new ones (:func:`idrs.workflow.jobs.reradius_job`). Shared by
+    :func:`idrs.engine.smoothing.certify` and that job, so both give the same radius.
+
+    Parameters
+    ----------
+    p_a : array_like, shape (m,)
+        Lower confidence bounds of the selected class's probability.
+    sigma : array_like, shape (m,)
+        sigma(x) as sampled (float32 values).
+    rate : float
+        Semi-elasticity r; 0: Cohen's radius.
+    dim : int
+        Input dimension N.
+    slack : array_like, shape (m,)
+        The delta of :func:`idrs_radius`: the slack of sigma(x) as
+        computed plus its float32 rounding (the ``sigma_slack`` column of
+        :func:`idrs.engine.smoothing.certify`'s records).
+    clamp : {None, "mnist", "cifar10"}, optional
+        The paper's Appendix D clamp instead of the exact radius.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The radius (0 where ``p_a < 1/2``: CERTIFY abstains) and the seconds of each
+        input's own radius computation.
+    """
+    p_a = np.asarray(p_a, dtype=np.float64)
+    sigma, slack = np.broadcast_to(sigma, p_a.shape), np.broadcast_to(slack, p_a.shape)
+    radius, radius_time = np.empty(len(p_a)), np.empty(len(p_a))
+    for i in range(len(p_a)):  # one at a time: each input's radius search is timed on its own
+        begun = time.perf_counter()
+        radius[i] = (cohen_radius(p_a[i], sigma[i]) if rate == 0 else
+                     idrs_radius(p_a[i], sigma[i], rate, dim, slack=slack[i], clamp=clamp))
+        radius_time[i] = time.perf_counter() - begun
+    return np.where(p_a < 0.5, 0.0, radius), radius_time

@@ -15,8 +15,9 @@ Clopper-Pearson bound and the certificate, are those of the same smoothed classi
 for k Gaussian draws and a k-by-k product per sample instead of N draws and an
 N-by-k product. The radius still uses the input's dimension N (the sigma(x) theory is
 about the input space). What changes is rounding only: ``W x + b`` is formed in float64
-and rounded once, ``R`` is float64 rounded to float32, as folding BatchNorm changes the
-rounding of a convolution (:func:`idrs.engine.models.inference_model`).
+and rounded once; ``R^T z`` is a float32 product on the CPU and a float64 one on CUDA
+(where TF32 may be allowed), rounded once, as folding BatchNorm changes the rounding of a
+convolution (:func:`idrs.engine.models.inference_model`).
 """
 
 from __future__ import annotations

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..certify.radius import cohen_radius, idrs_radius
+from ..certify.radius import radii
 from ..certify.stats import clopper_pearson_lower, predict_test
 from .progress import Progress
 from .projection import linear_entry
 
 __all__ = ["ABSTAIN", "sample_counts", "packing", "noise_chunk", "default_batch_size", "certify",
-           "radii", "predict", "smoothed_class", "sigma_as_sampled", "SIGMA_ROUNDING"]
+           "predict", "smoothed_class", "sigma_as_sampled", "SIGMA_ROUNDING"]
 
 ABSTAIN = -1
 #: Elements per noise draw (chunks of max(1, NOISE_ELEMENTS // dim) samples).
@@ -397,11 +397,12 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         ``knn_distance``, ``count_top`` (Monte Carlo count of the selected class), ``n``,
         ``dim`` (the input dimension N of the radius), ``noise_dim`` (Gaussian draws per
         sample, :func:`sample_counts`), ``p_a``, ``sigma_slack`` (the radius's delta,
-        below), ``radius_time``: with ``rate`` and ``clamp`` all that :func:`radii`
-        needs to compute the radius again. ``time`` is the Monte Carlo sampling's wall
-        time per input: the call's sampling time divided evenly among its inputs, since
-        inputs share forward passes (Cohen's files time each image alone). ``radius_time`` is
-        the seconds of this input's own radius computation.
+        below), ``radius_time``: with the arguments ``rate`` and ``clamp``, all that
+        :func:`idrs.certify.radius.radii` needs to compute the radius again. ``time``
+        is the Monte Carlo sampling's wall time per input: the call's sampling time
+        divided evenly among its inputs, since inputs share forward passes (Cohen's
+        files time each image alone). ``radius_time`` is the seconds of this input's
+        own radius computation.
 
     Raises
     ------
@@ -458,44 +459,6 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         "noise_dim": np.full(len(x), dim if entry is None else entry.noise_dim,
                              dtype=np.int64),
         "p_a": p_a, "sigma_slack": slack.copy(), "radius_time": radius_time})
-
-
-def radii(p_a, sigma, rate, dim, slack, clamp=None):
-    """Every input's certified radius from its Clopper-Pearson bound: all of CERTIFY
-    after the sampling, so another radius of the same samples (the paper's clamp)
-    needs no new ones (:func:`idrs.workflow.jobs.reradius_job`).
-
-    Parameters
-    ----------
-    p_a : array_like, shape (m,)
-        Lower confidence bounds of the selected class's probability.
-    sigma : array_like, shape (m,)
-        sigma(x) as sampled (float32 values).
-    rate : float
-        Semi-elasticity r; 0: Cohen's radius.
-    dim : int
-        Input dimension N.
-    slack : array_like, shape (m,)
-        The delta of :func:`idrs.certify.radius.idrs_radius`: the slack of sigma(x) as
-        computed plus its float32 rounding (:func:`certify`'s ``sigma_slack`` column).
-    clamp : {None, "mnist", "cifar10"}, optional
-        The paper's Appendix D clamp instead of the exact radius.
-
-    Returns
-    -------
-    (ndarray, ndarray)
-        The radius (0 where ``p_a < 1/2``: CERTIFY abstains) and the seconds of each
-        input's own radius computation.
-    """
-    p_a = np.asarray(p_a, dtype=np.float64)
-    sigma, slack = np.broadcast_to(sigma, p_a.shape), np.broadcast_to(slack, p_a.shape)
-    radius, radius_time = np.empty(len(p_a)), np.empty(len(p_a))
-    for i in range(len(p_a)):  # one at a time: each input's radius search is timed on its own
-        begun = time.perf_counter()
-        radius[i] = (cohen_radius(p_a[i], sigma[i]) if rate == 0 else
-                     idrs_radius(p_a[i], sigma[i], rate, dim, slack=slack[i], clamp=clamp))
-        radius_time[i] = time.perf_counter() - begun
-    return np.where(p_a < 0.5, 0.0, radius), radius_time
 
 
 def predict(model, x, labels, indices, sigma, *, n, alpha, num_classes, seed=0,

@@ -395,16 +395,17 @@ def reradius_job(source, out, clamp):
         If ``source`` lacks a column the radius needs (written by an older idrs), holds
         clamped radii already, or mixes rates.
     """
-    from ..engine.smoothing import radii
+    from ..certify.radius import radii  # no torch: a CPU job of seconds
     records, meta = read_table(source, "rerun the certify job that wrote it")
     missing = [c for c in ("p_a", "sigma", "rate", "dim", "sigma_slack", "clamp")
                if c not in records.columns]
     if missing:
         raise ValueError(f"{source} has no {', '.join(missing)} column (written by an older "
                          "idrs): delete it so that the workflow certifies it again.")
-    if (records.clamp != "").any():
-        raise ValueError(f"{source} holds radii with the {records.clamp.iloc[0]!r} clamp "
-                         "already; give the exact radius's records (clamp empty).")
+    clamped = records.clamp[records.clamp != ""]
+    if len(clamped):
+        raise ValueError(f"{source} holds radii with the {clamped.iloc[0]!r} clamp already; "
+                         "give the exact radius's records (clamp empty).")
     if records.rate.nunique() > 1 or records.dim.nunique() > 1:
         raise ValueError(f"{source} mixes rates or input dimensions: not one certify shard.")
     rate = float(records.rate.iloc[0]) if len(records) else 0.0
@@ -413,8 +414,8 @@ def reradius_job(source, out, clamp):
                                 records.sigma_slack.to_numpy(), clamp)
     records = records.assign(radius=radius, radius_time=radius_time, clamp=clamp,
                              code_version=__version__)[RECORD_COLUMNS]
-    meta.pop("idrs_version", None)
-    write_table(records, out, {**meta, "clamp": clamp, "radius_from": str(source)})
+    write_table(records, out, {**meta, "clamp": clamp, "code_version": __version__,
+                               "radius_from": str(source)})
     return records
 
 

@@ -389,9 +389,22 @@ def _register(table, key, value, where, what):
                           f"settings {diff}; use one value for each")
 
 
+def _register_radius_source(evaluations, evaluation, where, label):
+    """The exact twin of a clamped evaluation, certified even if no method shows it. A
+    twin configured elsewhere with another batch is the same run (batch changes no
+    record); with another shard size its shards would not line up with the clamped ones."""
+    source = evaluation.radius_source
+    old = evaluations.setdefault(source.id, source)
+    if old.shard_size != source.shard_size:
+        raise ConfigError(where, f"method {label!r} (radius: paper_clamp) takes its samples "
+                          f"from the exact evaluation {source.id!r}, configured elsewhere "
+                          f"with shard_size {old.shard_size}, not {source.shard_size}; use "
+                          "one shard_size for both")
+
+
 def build_registry(config) -> Registry:
     """Models, evaluations and experiments of a schema-validated config (defaults filled)."""
-    models, evaluations, experiments = {}, {}, {}
+    models, evaluations, experiments, clamped = {}, {}, {}, []
     for name, exp in config["experiments"].items():
         where = f"experiments.{name}"
         _defined(where, "dataset", exp["dataset"], config["datasets"])
@@ -414,9 +427,8 @@ def build_registry(config) -> Registry:
                                   "train_rate, rate, ...) or drop one")
             _register(models, model.id, model, where, "model")
             _register(evaluations, evaluation.id, evaluation, where, "evaluation")
-            if evaluation.radius_source is not None:  # sampled even if no method shows it
-                source = evaluation.radius_source
-                _register(evaluations, source.id, source, where, "evaluation")
+            if evaluation.radius_source is not None:
+                clamped.append((evaluation, where, meth["label"]))
             runs.append(Run(label=meth["label"], model=model.id, evaluation=evaluation.id,
                             seeds=(0,) if model.pretrained else seeds,  # one file: one run
                             baselines=_baselines(exp, where, meth, labels),
@@ -433,6 +445,8 @@ def build_registry(config) -> Registry:
             title=exp.get("title", name), published=tuple(exp.get("baselines", [])),
             decision_regions=tuple(exp.get("decision_regions", [])),
             spread=dict(exp.get("spread", {})), max_radius=exp.get("max_radius"))
+    for evaluation, where, label in clamped:  # after every method: the twin may be one
+        _register_radius_source(evaluations, evaluation, where, label)
     return Registry(models, evaluations, experiments)
 
 

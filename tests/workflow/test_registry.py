@@ -209,3 +209,35 @@ def test_the_sigma_setting_is_all_a_region_figure_reruns_for():
     for change in ({"n": 100_000}, {"batch": 1}, {"shard_size": 7}, {"noise_seed": 3}):
         assert dataclasses.replace(ev, **change).sigma_setting() == ev.sigma_setting()
     assert dataclasses.replace(ev, m=0.8).sigma_setting() != ev.sigma_setting()
+
+
+@pytest.mark.parametrize("first", ["clamped", "exact"])
+def test_a_clamped_runs_exact_twin_is_certified_once_whatever_the_batch(first):
+    """MNIST's clamped method takes its samples from its exact twin: registered even
+    where no method shows it, shared with a method that does whatever its (result-
+    neutral) batch and in either order, but never with another shard layout."""
+    def experiments(c, labels, **certification):
+        mnist = c["experiments"].pop("mnist")
+        clamped = {**copy.deepcopy(mnist), "methods": [
+            {k: v for k, v in m.items() if k != "baseline"}  # its baseline is elsewhere
+            for m in mnist["methods"] if "clamp" in m["label"]]}
+        exact = {**copy.deepcopy(mnist), "methods": [m for m in mnist["methods"]
+                                                     if m["label"] in labels]}
+        exact["certification"] = {**exact["certification"], **certification}
+        order = [("clamped", clamped), ("exact", exact)]
+        c["experiments"].update(order if first == "clamped" else order[::-1])
+
+    alone = config()
+    experiments(alone, labels=["sigma=0.25"])  # the twin is shown by no method
+    reg = build_registry(alone)
+    (run,) = reg.experiments["clamped"].runs
+    twin = reg.evaluations[run.evaluation].radius_source
+    assert reg.evaluations[twin.id] == twin
+    shared = config()
+    experiments(shared, labels=["IDRS r=0.02"], batch=123)
+    reg = build_registry(shared)
+    (shown,) = reg.experiments["exact"].runs
+    assert shown.evaluation == twin.id and reg.evaluations[twin.id].batch == 123
+    message = broken(lambda c: experiments(c, labels=["IDRS r=0.02"], shard_size=7))
+    assert "method \"IDRS r=0.02, paper's clamp\" (radius: paper_clamp) takes its " \
+           "samples" in message and "shard_size" in message
