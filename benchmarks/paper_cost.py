@@ -32,6 +32,9 @@ EPOCH_S = {("cifar_resnet110", "fp32", "none"): 10.8, ("cifar_resnet110", "bf16"
            ("cnn", "fp32", "none"): 0.4, ("cnn", "bf16", "none"): 0.5,
            ("cnn", "bf16", "default"): 0.5, ("cnn", "bf16", "cudagraphs"): 0.3}
 
+#: the unit counted in a row, by the row's first word
+UNITS = {"train": "epochs", "certify": "images", "radius": "shards"}
+
 
 def planned_commands(configfile):
     """The shell commands of every train, certify and reradius job of a dry run from
@@ -88,8 +91,7 @@ def main(argv=None):
             counts[key] += images
     print(f"| {args.configfile} | units | GPU-hours |\n|---|---|---|")
     for key in sorted(hours):
-        unit = ("epochs" if key.startswith("train") else "images" if key.startswith("certify")
-                else "shards")
+        unit = UNITS[key.split()[0]]
         print(f"| {key} | {counts[key]:,} {unit} | {hours[key]:.1f} |")
     print(f"| **total** | | **{sum(hours.values()):.1f}** |")
 
