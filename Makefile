@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed-idrs
 # they write to results-my/ and results-config+my/ (idrs.workflow.results_dir), never into
 # the default's results/.
 CONFIG ?= config.yaml
+# `make test` runs pytest on this many pytest-xdist workers, each test module on one
+# (its module fixtures built once), each with one CPU thread of torch, so two workers
+# fill two cores without oversubscribing them. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test setup clean
 
@@ -27,7 +31,7 @@ run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile $(CONFIG) --report "$$($(BIN)/idrs results-dir $(CONFIG))/report.html"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 clean:
 	rm -rf results logs .snakemake
