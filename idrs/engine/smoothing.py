@@ -401,8 +401,9 @@ def certify(model, x, labels, indices, sigma, *, n0, n, alpha, num_classes, seed
         :func:`idrs.certify.radius.radii` needs to compute the radius again. ``time``
         is the Monte Carlo sampling's wall time per input: the call's sampling time
         divided evenly among its inputs, since inputs share forward passes (Cohen's
-        files time each image alone). ``radius_time`` is the seconds of this input's
-        own radius computation.
+        files time each image alone). ``radius_time`` is likewise its share of the
+        radius computation, one vectorised search for all inputs
+        (:func:`idrs.certify.radius.radii`).
 
     Raises
     ------

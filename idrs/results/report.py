@@ -185,7 +185,7 @@ def _spread_rows(runs: pd.DataFrame, spread: dict, metrics) -> pd.DataFrame:
 
 def _timing(records: pd.DataFrame) -> pd.DataFrame:
     """Median seconds per image of each method: Monte Carlo sampling (``time``, a share
-    of its job's sampling) and the input's own radius search (``radius_time``)."""
+    of its job's sampling) and its share of the radius search (``radius_time``)."""
     grouped = records.groupby("method", sort=False)
     return pd.DataFrame({name: grouped[column].median() if column in records else np.nan
                          for name, column in (("s_sampling", "time"),

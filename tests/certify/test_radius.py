@@ -6,7 +6,7 @@ import pytest
 from scipy import special
 
 import idrs.certify.radius
-from idrs.certify.radius import RADIUS_RTOL, cohen_radius, idrs_radius
+from idrs.certify.radius import RADIUS_RTOL, cohen_radius, idrs_radius, radii
 
 from . import mp_reference as ref
 
@@ -95,6 +95,23 @@ def test_clamp_never_gives_a_larger_radius(clamp):
     # the clamp is what destroys ImageNet-sized certificates: at p_A = 0.6 its
     # sigma_t = 0.9989 lies below the practical threshold 0.99954 (tests/REFERENCES.md)
     assert idrs_radius(0.6, 0.25, 0.01, 150528, clamp="cifar10") == 0
+
+
+@pytest.mark.parametrize("clamp", [None, "mnist"])
+def test_radii_of_a_shard_are_each_inputs_own_bit_for_bit(rng, clamp):
+    """CERTIFY searches a shard's radii in one vectorised call: each input's radius must be
+    the one it gets alone, whatever its neighbours (records must not depend on shards)."""
+    m = 300
+    p_a = np.concatenate([rng.uniform(0.3, 1.0, m - 4), [0.5, 0.4999, 1.0, 0.99993]])
+    sigma = rng.uniform(0.1, 1.0, m).astype(np.float32).astype(float)
+    slack = rng.choice([0.0, 1e-6, 1e-3], m)
+    together, seconds = radii(p_a, sigma, 0.05, 784, slack, clamp)
+    alone = [radii(p_a[i:i + 1], sigma[i], 0.05, 784, slack[i], clamp)[0][0] for i in range(m)]
+    assert np.array_equal(together, alone)
+    assert (together[p_a < 0.5] == 0).all() and (together[p_a > 0.6] > 0).mean() > 0.9
+    assert seconds.shape == (m,) and (seconds == seconds[0]).all() and seconds[0] > 0
+    cohen, _ = radii(p_a, sigma, 0.0, 784, slack)  # rate 0: Cohen's, to the last bit
+    assert np.array_equal(cohen, np.where(p_a < 0.5, 0, cohen_radius(p_a, sigma)))
 
 
 def test_conservative_mode_costs_at_most_a_thousandth():
