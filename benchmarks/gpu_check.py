@@ -386,9 +386,10 @@ def train_rows(table, device, args):
     for arch, shape, full, augmentation in (
             (args.arch, (3, 32, 32), 50_000, "crop_flip"), ("cnn", (1, 28, 28), 60_000, None)):
         m = min(args.train_images, full)
+        t = min(500, m)  # test images evaluated after each epoch
         ds = ArrayDataset(f"random_{arch}", rng.random((m, *shape), dtype=np.float32),
-                          rng.integers(0, 10, m), rng.random((500, *shape), dtype=np.float32),
-                          rng.integers(0, 10, 500), 10, (0.5,) * shape[0], (0.25,) * shape[0],
+                          rng.integers(0, 10, m), rng.random((t, *shape), dtype=np.float32),
+                          rng.integers(0, 10, t), 10, (0.5,) * shape[0], (0.25,) * shape[0],
                           augmentation)
         base = None
         for label, kw, optional in variants:
@@ -480,8 +481,8 @@ def main(argv=None):
         print(args.mnist_npz)
         return
     if args.smoke:
-        args.arch, args.images, args.n, args.cohen_batch = "cifar_resnet20", 1, 300, 100
-        args.queries, args.reference, args.train_images, args.budget = 50, 500, 400, 0.0
+        args.arch, args.images, args.n, args.cohen_batch = "cifar_resnet20", 1, 100, 100
+        args.queries, args.reference, args.train_images, args.budget = 50, 500, 100, 0.0
         args.accuracy_epochs = 1
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (no CUDA device)"
