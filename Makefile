@@ -11,8 +11,8 @@ STAMP := $(VENV)/.installed-idrs
 # the default's results/.
 CONFIG ?= config.yaml
 # `make test` runs pytest on this many pytest-xdist workers, each test module on one
-# (its module fixtures built once), each with one CPU thread of torch, so two workers
-# fill two cores without oversubscribing them. TEST_WORKERS=0: one process.
+# (its module fixtures built once), each with one CPU thread of torch (the workflow
+# tests' own jobs set theirs). TEST_WORKERS=0: one process, torch's threads.
 TEST_WORKERS ?= 2
 
 .PHONY: run test setup clean
@@ -31,7 +31,7 @@ run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile $(CONFIG) --report "$$($(BIN)/idrs results-dir $(CONFIG))/report.html"
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 clean:
 	rm -rf results logs .snakemake

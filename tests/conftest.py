@@ -7,8 +7,10 @@ def rng():
     return np.random.default_rng(20221)
 
 
-def pytest_collection_modifyitems(items):
-    """The workflow's end-to-end modules first: `make test`'s two pytest-xdist workers
-    (``--dist loadscope``) take whole modules in this order, so the minutes-long ones
-    start early and the short ones fill the end evenly."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/workflow/"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: tell each worker whether every test module runs whole on one worker
+    (``--dist loadscope``, as `make test` runs), so that workers may share tests/workflow's
+    finished workflow run."""
+    node.workerinput["modules_whole"] = node.config.getoption("dist") in ("loadscope",
+                                                                         "loadfile")

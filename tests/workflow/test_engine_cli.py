@@ -18,7 +18,7 @@ def idrs(*args, cwd):
 @pytest.mark.parametrize("dataset,arch,train_args,sigma,m,chance,skip", [
     ("sectors", "mlp", ["--epochs", "30", "--batch-size", "50", "--lr", "0.05"], 0.25, 1.0, 0.5,
      2),
-    # every 6th of the 360 test digits: the CNN's samples are the test's cost
+    # every 6th of the 450 test digits: the CNN's samples are the test's cost
     ("digits", "cnn", ["--epochs", "8", "--batch-size", "64", "--lr", "0.05", "--lr-step", "6"],
      0.25, 2.5, 0.1, 6)])
 def test_train_knn_certify(tmp_path, dataset, arch, train_args, sigma, m, chance, skip):
