@@ -586,9 +586,9 @@ def radii(p_a, sigma, rate, dim, slack, clamp=None):
     (ndarray, ndarray)
         The radius (0 where ``p_a < 1/2``: CERTIFY abstains) and each input's share of
         the seconds of the radius computation. All inputs are searched in one vectorised
-        call (17x faster than one at a time on make run's 14,190 IDRS inputs): each input keeps its
-        own bracket (:func:`idrs.certify._bracket.last_passing`), so its radius is the
-        one it gets alone, bit for bit (tested).
+        call (17x faster than one at a time on make run's 14,190 IDRS inputs): each
+        input keeps its own bracket (:func:`idrs.certify._bracket.last_passing`), so its
+        radius is the one it gets alone, bit for bit (tested).
     """
     p_a = np.asarray(p_a, dtype=np.float64)
     begun = time.perf_counter()
