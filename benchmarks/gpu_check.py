@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from certify_throughput import CohenSmooth  # noqa: E402  (the baseline, one definition)
 
+from idrs.engine.batch_tuning import AUTO, tuned_batch_size  # noqa: E402
 from idrs.engine.data import MNIST_MEAN, MNIST_STD, ArrayDataset  # noqa: E402
 from idrs.engine.knn import knn_mean_distance  # noqa: E402
 from idrs.engine.models import (  # noqa: E402
@@ -272,9 +273,10 @@ def candidate_rows(table, device, args):
     fuses the pointwise kernels after each convolution into it), the first convolution as
     a stencil (:class:`idrs.engine.models.StencilConv2d`), Inductor's freezing (weights
     as constants, laid out once), coordinate-descent tuning of its Triton kernels,
-    max-autotune with CUDA graphs, a larger batch and, for the CNN's one input channel,
-    the contiguous layout. Each compiles its own model (about a minute for ResNet-110),
-    so ``--budget`` cuts the list."""
+    max-autotune with CUDA graphs, a larger batch, the batch ``batch: auto`` measures
+    (idrs.engine.batch_tuning, its search's seconds in the notes) and, for the CNN's
+    one input channel, the contiguous layout. Each compiles its own model (about a
+    minute for ResNet-110), so ``--budget`` cuts the list."""
     started = table.elapsed()
     for part, (arch, shape) in enumerate(((args.arch, (3, 32, 32)), ("cnn", (1, 28, 28)))):
         # the first network gets half of what is left of the budget, the second the rest
@@ -293,6 +295,7 @@ def candidate_rows(table, device, args):
                    (triton, {"max_autotune_conv_backends": "TRITON"}, {}, {}, mode),
                    (stencil, {}, {}, {"stencil": True}, mode),
                    (f"batch {2 * b}", {}, {"batch_size": 2 * b}, {}, mode),
+                   ("batch measured (batch: auto)", {}, {"batch_size": AUTO}, {}, mode),
                    ("Inductor freezing", {"freezing": True}, {}, {}, mode),
                    ("coordinate-descent tuning", {"coordinate_descent_tuning": True}, {}, {},
                     mode)]
@@ -313,7 +316,15 @@ def candidate_rows(table, device, args):
                 table.row(what, "skipped", f"its share of the time budget ({until:.0f} s of "
                           f"{args.budget:.0f}) spent")
                 continue
+            search = ""
             try:
+                if kw.get("batch_size") == AUTO:  # each batch tried compiles its own model
+                    begin = time.perf_counter()
+                    kw = {**kw, "batch_size": tuned_batch_size(
+                        model, x, device, n=args.n, num_classes=10, cache=False,
+                        budget=until - table.elapsed())}
+                    search = f"; search {time.perf_counter() - begin:.0f} s chose " \
+                             f"{kw['batch_size']}"
                 net = inference_model(copy.deepcopy(model), compile_mode=compile, **build)
                 seconds, warm = per_image(net, x, args.n, device, inductor, amp=amp, **kw)
             except Exception as err:  # an option this torch lacks is reported, not fatal
@@ -324,7 +335,7 @@ def candidate_rows(table, device, args):
             ratio = "no default to compare" if default is None else \
                 f"{default / seconds:.2f}x the default path"
             table.row(what, f"{seconds:.4f} s/image",
-                      f"{ratio}; {len(x)} image(s); warm-up {warm:.0f} s")
+                      f"{ratio}; {len(x)} image(s); warm-up {warm:.0f} s{search}")
 
 
 def knn_rows(table, device, args):

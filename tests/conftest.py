@@ -2,6 +2,15 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def batch_cache(tmp_path_factory, monkeypatch):
+    """Every test (and the processes it starts) keeps measured batches in its own folder,
+    never in the user's cache."""
+    folder = tmp_path_factory.mktemp("idrs-cache")
+    monkeypatch.setenv("IDRS_CACHE_DIR", str(folder))
+    return folder / "batch_sizes.json"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20221)

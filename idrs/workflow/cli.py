@@ -198,6 +198,12 @@ def _positive_int(name):
     return _checked(int, name, lambda v: v >= 1, "an integer >= 1")
 
 
+def _batch(text):
+    """``--batch``: an integer >= 1 or ``auto``."""
+    return text if text == "auto" else _checked(
+        int, "batch", lambda v: v >= 1, "an integer >= 1 or 'auto'")(text)
+
+
 def _add_sampling(p, sigma_help="the constant noise level sigma"):
     p.add_argument("--model", required=True, help="model.pth written by `idrs train`")
     p.add_argument("--out", required=True, help="output Parquet file")
@@ -214,9 +220,10 @@ def _add_sampling(p, sigma_help="the constant noise level sigma"):
     p.add_argument("--skip", type=_positive_int("skip"), default=1,
                    help="every skip-th index (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch", type=_positive_int("batch"), default=None,
-                   help="samples per forward pass (default: 1000 on the CPU; on CUDA 4096, or "
-                        "16384 for inputs of at most 1024 elements)")
+    p.add_argument("--batch", type=_batch, default=None,
+                   help="samples per forward pass, or 'auto': measured for the model and "
+                        "device, cached (default: 1000 on the CPU; on CUDA 4096, or 16384 "
+                        "for inputs of at most 1024 elements)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the base classifier (default: on CUDA only)")
     p.add_argument("--compile", choices=tuple(COMPILE_MODES), default=None,

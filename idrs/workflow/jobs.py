@@ -245,6 +245,16 @@ def _shard(model_path, spec, start, stop, skip, device):
     return ds, model, meta, idx, torch.as_tensor(np.asarray(ds.x_test[idx]), device=device)
 
 
+def _batch_size(batch, model, x, n, device, amp, compile, channels_last, num_classes):
+    """``batch`` as configured, or for ``"auto"`` the one measured fastest for this
+    model on this device (:func:`idrs.engine.batch_tuning.tuned_batch_size`, cached)."""
+    from ..engine.batch_tuning import AUTO, tuned_batch_size
+    if batch != AUTO:
+        return batch
+    return tuned_batch_size(model, x, device, n=n, amp=amp, compile=compile,
+                            channels_last=channels_last, num_classes=num_classes)
+
+
 
 def _sigma_b(test_distances, sigma, rate, m, sigma_max, sigma_mean):
     """sigma_b of Equation 1: ``sigma``, or calibrated so that the capped sigma(x)
@@ -307,7 +317,9 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
         Equation 1, which ``sigma_mean`` (if set) replaces by the sigma_b whose sigma(x)
         averages ``sigma_mean`` over the test split (Figure 1's "same average"); ``amp``
         and ``compile`` None: the device's fastest path
-        (:func:`idrs.engine.models.engine_settings`); ``noise_seed`` seeds the noise.
+        (:func:`idrs.engine.models.engine_settings`); ``noise_seed`` seeds the noise;
+        ``batch`` ``"auto"``: measured (:func:`idrs.engine.batch_tuning.tuned_batch_size`)
+        and written to the file's metadata.
     start, stop : int
         The shard: test indices ``start <= i < stop`` with ``i % skip == 0`` (skip of
         ``evaluation``; :func:`test_indices`).
@@ -339,13 +351,15 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     if expect_arch is not None and meta["arch"] != expect_arch:
         raise ValueError(f"model file {model_path} holds a {meta['arch']}, not the declared "
                          f"{expect_arch}; correct the file or its arch.")
+    batch = _batch_size(ev.batch, model, x, n, device, ev.amp, ev.compile, channels_last,
+                        ds.num_classes)
     model, amp, compile = engine_settings(model, device, ev.amp, ev.compile)
     sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, ev.sigma, ev.rate, distances, k, m,
                                                ev.sigma_max, ev.sigma_mean, dataset_summary)
     _warn_beyond_scale(sig, x)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=ev.alpha,
                       num_classes=ds.num_classes, seed=ev.noise_seed, rate=ev.rate,
-                      batch_size=ev.batch, amp=amp, channels_last=channels_last,
+                      batch_size=batch, amp=amp, channels_last=channels_last,
                       knn_distance=d, sigma_slack=slack, clamp=ev.clamp, progress=True)
     provenance = {"dataset": ds.name, "arch": meta["arch"], "model": str(model_path),
                   "model_sha256": file_sha256(model_path),
@@ -361,7 +375,9 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     for key, value in provenance.items():
         records[key] = value
     records = records[RECORD_COLUMNS]
-    write_table(records, out, provenance)
+    # the batch changes no record (Evaluation.RESULT_NEUTRAL), so the file's metadata
+    # keeps it, not a column
+    write_table(records, out, {**provenance, "batch": batch})
     return records
 
 
@@ -437,7 +453,8 @@ def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, s
     seed : int
         The noise seed.
     batch_size, device, amp, compile
-        How the base classifier runs (:func:`idrs.engine.models.engine_settings`).
+        How the base classifier runs (:func:`idrs.engine.models.engine_settings`);
+        ``batch_size="auto"``: measured (:func:`idrs.engine.batch_tuning.tuned_batch_size`).
 
     Returns
     -------
@@ -448,6 +465,8 @@ def predict_job(model_path, spec: dict, out, *, sigma, n=100_000, alpha=0.001, s
     from ..engine.models import engine_settings
     from ..engine.smoothing import predict
     ds, model, meta, idx, x = _shard(model_path, spec, start, stop, skip, device)
+    batch_size = _batch_size(batch_size, model, x, n, device, amp, compile, None,
+                             ds.num_classes)
     model, amp, compile = engine_settings(model, device, amp, compile)
     records = predict(model, x, ds.y_test[idx], idx, sigma, n=n, alpha=alpha,
                       num_classes=ds.num_classes, seed=seed, batch_size=batch_size, amp=amp)

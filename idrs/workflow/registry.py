@@ -48,9 +48,13 @@ def _config_error(error) -> ConfigError:
     text = error.message
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and "properties" in schema:
-        text += f"; allowed keys: {', '.join(sorted(schema['properties']))}"
-    elif "description" in schema:
-        text += f" ({schema['description']})"
+        keys = ", ".join(sorted(schema["properties"]))
+        return ConfigError(where, f"{text}; allowed keys: {keys}")
+    # an error in one of anyOf's branches: the key's description is its parent's
+    while error is not None:
+        if isinstance(error.schema, dict) and "description" in error.schema:
+            return ConfigError(where, f"{text} ({error.schema['description']})")
+        error = error.parent
     return ConfigError(where, text)
 
 
@@ -150,7 +154,7 @@ class Evaluation:
     amp: bool | None = None            # None: the device's default (recorded per row)
     compile: str | None = None         # None: the device's default (recorded per row)
     noise_seed: int = 0
-    batch: int | None = None           # result-neutral: see RESULT_NEUTRAL
+    batch: int | str | None = None     # or "auto"; result-neutral: see RESULT_NEUTRAL
     shard_size: int = 1000             # result-neutral: how test indices are split into jobs
 
     #: Fields that change no record, hence not in :attr:`id`: on the CPU records are the

@@ -31,7 +31,9 @@ def test_theory_command_writes_its_files(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["radius", "--p-a", "1.5", "--sigma", "0.25"], "p_a == 1.5, must be in [0, 1]"),
     (["radius", "--p-a", "0.9", "--sigma", "0.25", "--rate", "0.01", "--clamp", "imagenet"],
-     "must be 'mnist', 'cifar10' or a number")])
+     "must be 'mnist', 'cifar10' or a number"),
+    (["certify", "--dataset", "sectors", "--model", "m.pth", "--out", "o.parquet", "--sigma",
+      "0.25", "--batch", "fast"], "batch == 'fast', must be an integer >= 1 or 'auto'")])
 def test_bad_input_gives_one_clear_error(args, message):
     done = idrs(*args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

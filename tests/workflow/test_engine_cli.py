@@ -1,9 +1,11 @@
 """End to end through the real CLI: train, kNN, certify (constant and input-dependent)."""
 
+import json
 import subprocess
 import sys
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 
@@ -21,7 +23,8 @@ def idrs(*args, cwd):
     # every 6th of the 450 test digits: the CNN's samples are the test's cost
     ("digits", "cnn", ["--epochs", "8", "--batch-size", "64", "--lr", "0.05", "--lr-step", "6"],
      0.25, 2.5, 0.1, 6)])
-def test_train_knn_certify(tmp_path, dataset, arch, train_args, sigma, m, chance, skip):
+def test_train_knn_certify(tmp_path, batch_cache, dataset, arch, train_args, sigma, m, chance,
+                           skip):
     data = ["--dataset", dataset]
     idrs("knn", *data, "--split", "test", "--k", 10, "--out", "knn_test.parquet", cwd=tmp_path)
     idrs("knn", *data, "--split", "train", "--k", 10, "--out", "knn_train.parquet", cwd=tmp_path)
@@ -32,7 +35,14 @@ def test_train_knn_certify(tmp_path, dataset, arch, train_args, sigma, m, chance
     idrs("certify", *common, "--out", "constant.parquet", cwd=tmp_path)
     idrs("certify", *common, "--rate", 0.05, "--distances", "knn_test.parquet", "--k", 10,
          "--m", m, "--out", "idrs.parquet", cwd=tmp_path)
+    idrs("certify", *common, "--batch", "auto", "--out", "auto.parquet", cwd=tmp_path)
     constant = pd.read_parquet(tmp_path / "constant.parquet")
+    # a measured batch changes no record (on the CPU), and the file says which it was
+    auto = pd.read_parquet(tmp_path / "auto.parquet")
+    timings = ["time", "radius_time"]
+    pd.testing.assert_frame_equal(auto.drop(columns=timings), constant.drop(columns=timings))
+    tuned = int(pq.read_schema(tmp_path / "auto.parquet").metadata[b"batch"])
+    assert tuned == int(json.loads(batch_cache.read_text()).popitem()[1]["batch"])
     varying = pd.read_parquet(tmp_path / "idrs.parquet")
     for records in (constant, varying):
         assert records.correct.mean() > chance + 0.5 * (1 - chance)

@@ -149,6 +149,17 @@ def test_config_errors_name_the_key_and_the_fix():
             "certification": {"n_zero": 3}}, SCHEMA)
 
 
+def test_the_batch_is_a_number_auto_or_unset():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for batch in (1, "auto", None):
+        certification = {**config["certification"], "batch": batch}
+        assert load_config({**config, "certification": certification},
+                           SCHEMA)["certification"]["batch"] == batch
+    for batch in ("fast", 0):
+        with pytest.raises(ConfigError, match=r"certification.batch: .* auto \(measured"):
+            load_config({**config, "certification": {"batch": batch}}, SCHEMA)
+
+
 def test_one_folder_never_holds_two_shard_layouts():
     def split_differently(c):
         first = next(iter(c["experiments"].values()))
