@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from certify_throughput import CohenSmooth  # noqa: E402  (the baseline, one definition)
 
-from idrs.engine.batch_tuning import AUTO, tuned_batch_size  # noqa: E402
+from idrs.engine.batch_tuning import AUTO, fastest_batch, measure_batch_sizes  # noqa: E402
 from idrs.engine.data import MNIST_MEAN, MNIST_STD, ArrayDataset  # noqa: E402
 from idrs.engine.knn import knn_mean_distance  # noqa: E402
 from idrs.engine.models import (  # noqa: E402
@@ -320,11 +320,12 @@ def candidate_rows(table, device, args):
             try:
                 if kw.get("batch_size") == AUTO:  # each batch tried compiles its own model
                     begin = time.perf_counter()
-                    kw = {**kw, "batch_size": tuned_batch_size(
-                        model, x, device, n=args.n, num_classes=10, cache=False,
-                        budget=until - table.elapsed())}
-                    search = f"; search {time.perf_counter() - begin:.0f} s chose " \
-                             f"{kw['batch_size']}"
+                    rates = measure_batch_sizes(model, x, device, n=args.n, num_classes=10,
+                                                budget=until - table.elapsed())
+                    kw = {**kw, "batch_size": fastest_batch(rates)}
+                    search = (f"; search {time.perf_counter() - begin:.0f} s chose "
+                              f"{kw['batch_size']} of {sorted(rates)} (a search cut short "
+                              "by the budget tries fewer)")
                 net = inference_model(copy.deepcopy(model), compile_mode=compile, **build)
                 seconds, warm = per_image(net, x, args.n, device, inductor, amp=amp, **kw)
             except Exception as err:  # an option this torch lacks is reported, not fatal

@@ -4,8 +4,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def batch_cache(tmp_path_factory, monkeypatch):
-    """Every test (and the processes it starts) keeps measured batches in its own folder,
-    never in the user's cache."""
+    """Every test keeps measured batches in its own folder, never in the user's cache
+    (and so do the processes it starts with the environment it inherits)."""
     folder = tmp_path_factory.mktemp("idrs-cache")
     monkeypatch.setenv("IDRS_CACHE_DIR", str(folder))
     return folder / "batch_sizes.json"

@@ -21,7 +21,7 @@ from .plugins import is_dotted, resolve
 from .train_config import compile_mode
 
 __all__ = ["NormalizeLayer", "StencilConv2d", "build_model", "inference_model",
-           "engine_settings", "bf16_autocast", "ARCHITECTURES"]
+           "engine_settings", "engine_options", "bf16_autocast", "ARCHITECTURES"]
 
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,14 @@ def engine_settings(model, device, amp=None, compile=None):
     compiled in the default mode and 2.4 s in fp32
     (``benchmarks/results/gpu_check_h200_2026-11-28_profile.md``).
     """
+    amp, compile = engine_options(device, amp, compile)
+    mode = compile_mode(compile, torch.device(device).type)
+    return inference_model(model, compile_mode=mode), amp, compile
+
+
+def engine_options(device, amp=None, compile=None) -> tuple[bool, str]:
+    """Whether autocast runs and the compile mode's name, as :func:`engine_settings`
+    resolves ``amp`` and ``compile`` on ``device``."""
     kind = torch.device(device).type
     amp = kind == "cuda" if amp is None else bf16_autocast(amp, device, "amp")
-    compile = ("max-autotune" if kind == "cuda" else "none") if compile is None else compile
-    return inference_model(model, compile_mode=compile_mode(compile, kind)), amp, compile
+    return amp, ("max-autotune" if kind == "cuda" else "none") if compile is None else compile

@@ -255,7 +255,6 @@ def _batch_size(batch, model, x, n, device, amp, compile, channels_last, num_cla
                             channels_last=channels_last, num_classes=num_classes)
 
 
-
 def _sigma_b(test_distances, sigma, rate, m, sigma_max, sigma_mean):
     """sigma_b of Equation 1: ``sigma``, or calibrated so that the capped sigma(x)
     averages ``sigma_mean`` over the whole test split (a constant fixed before
@@ -351,12 +350,12 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     if expect_arch is not None and meta["arch"] != expect_arch:
         raise ValueError(f"model file {model_path} holds a {meta['arch']}, not the declared "
                          f"{expect_arch}; correct the file or its arch.")
-    batch = _batch_size(ev.batch, model, x, n, device, ev.amp, ev.compile, channels_last,
-                        ds.num_classes)
-    model, amp, compile = engine_settings(model, device, ev.amp, ev.compile)
     sig, d, sigma_b, slack = _evaluation_sigma(ds, idx, ev.sigma, ev.rate, distances, k, m,
                                                ev.sigma_max, ev.sigma_mean, dataset_summary)
     _warn_beyond_scale(sig, x)
+    batch = _batch_size(ev.batch, model, x, n, device, ev.amp, ev.compile, channels_last,
+                        ds.num_classes)
+    model, amp, compile = engine_settings(model, device, ev.amp, ev.compile)
     records = certify(model, x, ds.y_test[idx], idx, sig, n0=n0, n=n, alpha=ev.alpha,
                       num_classes=ds.num_classes, seed=ev.noise_seed, rate=ev.rate,
                       batch_size=batch, amp=amp, channels_last=channels_last,
@@ -377,7 +376,7 @@ def certify_job(model_path, spec: dict, out, evaluation: Evaluation, *, start=0,
     records = records[RECORD_COLUMNS]
     # the batch changes no record (Evaluation.RESULT_NEUTRAL), so the file's metadata
     # keeps it, not a column
-    write_table(records, out, {**provenance, "batch": batch})
+    write_table(records, out, {**provenance, "batch": batch or "default"})
     return records
 
 
