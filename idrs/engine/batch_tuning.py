@@ -64,7 +64,7 @@ MAX_ELEMENTS = {"cuda": 1 << 30, "cpu": 1 << 27}
 MAX_FACTOR = {"cuda": 64, "cpu": 16}
 #: A climb ends after this many batches in a row no more than :data:`TOLERANCE` faster
 #: than the best before them: a CPU's CNN runs at 1000, 2000 and 500 samples per pass at
-#: about the same speed and 2.4x faster at 62.
+#: about the same speed and 2.5x faster at 125 and below.
 PATIENCE = 2
 #: Each batch is timed over at least this many seconds of passes (and two passes).
 MIN_SECONDS = 0.5

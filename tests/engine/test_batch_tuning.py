@@ -58,9 +58,10 @@ def test_where_the_default_is_about_the_best_it_halves(monkeypatch):
 
 
 def test_a_plateau_does_not_end_the_search(monkeypatch):
-    """The MNIST CNN on one CPU thread (benchmarks/results/batch_tuning_cpu_2026-12-05.md):
-    flat from 2000 down to 500, then 2.4x faster below 250. One batch that fails to beat
-    the best does not end a climb; two in a row do."""
+    """The MNIST CNN on one CPU thread, as an earlier search of the day measured it
+    (benchmarks/results/batch_tuning_cpu_2026-12-05.md): flat from 4000 down to 500,
+    then 2.4x faster at 62. One batch that fails to beat the best does not end a climb;
+    two in a row do."""
     measured = {1000: 3108, 2000: 2554, 4000: 2400, 500: 3237, 250: 4283, 125: 7392,
                 62: 7513, 31: 7100}
     rates = search(monkeypatch, lambda b: float(measured[b]))
