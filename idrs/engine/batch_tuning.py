@@ -13,9 +13,8 @@ before them, then, where the default was about as fast as the best, at batches h
 from it in the same way, until memory runs out or the time budget is spent. The
 smallest batch within :data:`TOLERANCE` of the fastest wins (less padding and memory
 for the same speed), so a search cut short never returns a batch slower than the
-default. It is cached per
-network, input shape, samples per input, device and arithmetic: a workflow measures it
-once.
+default. It is cached per network, input shape, samples per input, device and
+arithmetic: a workflow measures it once.
 
 The batch changes no input's noise (:func:`~idrs.engine.smoothing.sample_counts`). On
 the CPU it changed no record in the tests and in every certify file of ``make run``; the
