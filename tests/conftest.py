@@ -1,5 +1,10 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(autouse=True)
@@ -9,6 +14,17 @@ def batch_cache(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.mktemp("idrs-cache")
     monkeypatch.setenv("IDRS_CACHE_DIR", str(folder))
     return folder / "batch_sizes.json"
+
+
+@pytest.fixture
+def benchmark_script():
+    """A script of benchmarks/ imported as a module, by name (they are not a package)."""
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture

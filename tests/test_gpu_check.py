@@ -32,15 +32,12 @@ def test_gpu_check_script_runs_and_prints_its_table(tmp_path):
     assert "s/image" in out and "failed" not in out
 
 
-def test_kernel_kinds_of_the_h200_profile():
+def test_kernel_kinds_of_the_h200_profile(benchmark_script):
     """The H200 profile of ResNet-110 (benchmarks/results/gpu_check_h200_2026-11-28_profile.md,
     each kernel once, device ms): convolutions 67%, the pointwise passes between them 28%,
     although every pointwise kernel's name holds "convolution" (the op it came after)."""
-    import importlib.util
     from types import SimpleNamespace
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = benchmark_script("gpu_check")
     kernels = {"triton_tem_fused__to_copy_convolution_5": 163.165,
                "sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc": 88.849,
                "triton_tem_fused__to_copy_convolution_relu_18": 44.141,
