@@ -8,22 +8,27 @@ ResNet-110's work (one 64 x 10 layer) and about a tenth of the MNIST CNN's multi
 So no fp8 path can be timed on the GPUs this project is lent; what can be measured is
 what fp8's rounding does to the base classifier and its certificates.
 
-Each convolution and linear layer rounds its input and weight to float8_e4m3fn, scaled as
-torchao scales them, computes in float32 and rounds its output to bfloat16 (what the
-f8f8bf16 kernels return):
+A rounded layer rounds its input and weight to float8_e4m3fn at a scale (absolute maximum
+over 448), computes in float32 and rounds its output to bfloat16 (what the f8f8bf16
+kernels return). The rows of the table:
 
-* ``fp8 per tensor``: one scale for the whole batch of activations and one per weight,
-  torchao's default granularity (``PerTensor``). The scale of a batch depends on every
-  sample in it, so a sample's class depends on the rest of its batch: the counts are no
-  longer independent draws of one base classifier, which Clopper-Pearson assumes. This
-  script measures how often that changes a prediction.
-* ``fp8 per row``: a scale per sample and per output channel (``PerRow``): every sample is
-  classified on its own, so the certificate holds for the fp8 classifier as evaluated.
-* ``fp8 static``: one activation scale per layer fixed beforehand from noisy training
-  images (``Float8StaticActivationFloat8WeightConfig``), weights per output channel.
+* ``fp8 per tensor, torchao's layers``: what torchao 0.18 would run. A convolution takes
+  only ``PerTensor`` scales (``quant_api.py``: "4D/5D tensor only supports per tensor
+  activation and weight quantization"): one for the whole batch of activations, one for
+  the weight. Layers whose channels or features are not multiples of 16 stay as they are
+  (:func:`torchao_converts`). The scale of a batch depends on every sample in it, so a
+  sample's class depends on the rest of its batch: the counts are no longer independent
+  draws of one base classifier, which Clopper-Pearson assumes. The last column measures
+  how often that changes a class.
+* ``fp8 per tensor, every layer``: the same scaling on every convolution and linear layer.
+* ``fp8 per row`` and ``fp8 static`` (every layer; torchao has neither for convolutions):
+  a scale per sample, or one activation scale per layer fixed beforehand from noisy
+  training images, with weights per output channel. Each sample is classified on its
+  own, so the certificate holds for the fp8 classifier as evaluated.
 * ``bf16``: inputs, weights and outputs rounded to bfloat16, the CUDA default today.
 
-Every variant certifies the same test images with the same noise as the float32 model.
+Every row certifies the same test images with the same noise as the float32 model, and
+the per-sample columns pass the same noisy samples in batches of ``--batch``.
 
     python benchmarks/fp8_emulation.py [--model results/models/mnist-*/seed0/model.pth]
 """
@@ -49,9 +54,13 @@ from idrs.engine.train import load_model
 #: The largest float8_e4m3fn value: a scale maps a tensor's absolute maximum onto it.
 E4M3_MAX = float(torch.finfo(torch.float8_e4m3fn).max)
 GRANULARITIES = ("tensor", "row", "static")
-#: The table's rows: the float32 model, then each rounding of :class:`Rounded`.
-VARIANTS = {"fp32": None, "bf16": "bf16", "fp8 per tensor": "tensor", "fp8 per row": "row",
-            "fp8 static": "static"}
+#: The table's rows: the float32 model, then (granularity, only torchao's layers) of
+#: :func:`rounded_model`.
+VARIANTS = {"fp32": None, "bf16": ("bf16", False),
+            "fp8 per tensor, torchao's layers": ("tensor", True),
+            "fp8 per tensor, every layer": ("tensor", False),
+            "fp8 per row, every layer (not in torchao)": ("row", False),
+            "fp8 static, every layer (not in torchao)": ("static", False)}
 
 
 def to_e4m3(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -95,6 +104,9 @@ class Rounded(nn.Module):
         elif g == "tensor":
             x, w = to_e4m3(x, tensor_scale(x)), to_e4m3(w, tensor_scale(w))
         else:
+            if g == "static" and not self.amax > 0:
+                raise RuntimeError("a static fp8 layer has no scale: calibrate() the model "
+                                   "first.")
             xs = row_scale(x) if g == "row" else (self.amax / E4M3_MAX).to(x.device)
             x, w = to_e4m3(x, xs), to_e4m3(w, row_scale(w))
         if isinstance(self.layer, nn.Linear):
@@ -104,14 +116,34 @@ class Rounded(nn.Module):
         return to_bf16(out)
 
 
-def rounded_model(model: nn.Module, granularity: str) -> nn.Module:
-    """A copy of ``model`` whose convolutions and linear layers are :class:`Rounded`."""
+def torchao_converts(layer: nn.Module) -> bool:
+    """Whether torchao 0.18's fp8 quantization converts ``layer``: a convolution whose
+    input and output channels, or a linear layer whose features, are multiples of 16."""
+    if type(layer) is nn.Conv2d:
+        return layer.in_channels % 16 == 0 and layer.out_channels % 16 == 0
+    return type(layer) is nn.Linear and layer.in_features % 16 == 0 \
+        and layer.out_features % 16 == 0
+
+
+def rounded_model(model: nn.Module, granularity: str, torchao_layers=False) -> nn.Module:
+    """A copy of ``model`` whose convolutions and linear layers (with ``torchao_layers``,
+    those :func:`torchao_converts`) are :class:`Rounded`."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in parent.named_children():
-            if type(child) in (nn.Conv2d, nn.Linear):
+            if type(child) in (nn.Conv2d, nn.Linear) and (
+                    not torchao_layers or torchao_converts(child)):
                 setattr(parent, name, Rounded(child, granularity))
     return model
+
+
+def noisy_batches(x, sigma, samples, batch, seed):
+    """``samples`` noisy copies of each image of ``x``, in batches of at most ``batch``
+    copies of one image, the same for every call with the same ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    for image in x:
+        noisy = image + sigma * torch.randn((samples, *image.shape), generator=gen)
+        yield from noisy.split(batch)
 
 
 @torch.no_grad()
@@ -121,36 +153,35 @@ def calibrate(model: nn.Module, x: torch.Tensor, sigma: float, samples: int, see
     layers = [m for m in model.modules() if isinstance(m, Rounded)]
     for m in layers:
         m.calibrating = True
-    gen = torch.Generator().manual_seed(seed)
-    for image in x:
-        batch = image.expand(samples, *image.shape)
-        model(batch + sigma * torch.randn(batch.shape, generator=gen))
+    for noisy in noisy_batches(x, sigma, samples, samples, seed):
+        model(noisy)
     for m in layers:
         m.calibrating = False
 
 
 @torch.no_grad()
-def sample_disagreement(model, reference, x, sigma, samples, seed=1):
-    """The share of noisy samples whose class differs from ``reference``'s."""
-    gen, differ = torch.Generator().manual_seed(seed), 0
-    for image in x:
-        batch = image.expand(samples, *image.shape)
-        noisy = batch + sigma * torch.randn(batch.shape, generator=gen)
-        differ += int((model(noisy).argmax(1) != reference(noisy).argmax(1)).sum())
-    return differ / (len(x) * samples)
+def sample_disagreement(model, reference, x, sigma, samples, batch, seed=1):
+    """How many noisy samples ``model`` classifies unlike ``reference``, of how many."""
+    differ = sum(int((model(noisy).argmax(1) != reference(noisy).argmax(1)).sum())
+                 for noisy in noisy_batches(x, sigma, samples, batch, seed))
+    return differ, len(x) * samples
 
 
 @torch.no_grad()
-def batch_dependence(model, x, sigma, samples, seed=2):
-    """The share of noisy samples whose class changes when they are classified in one batch
-    instead of one at a time: 0 for a classifier of each sample alone."""
-    gen, changed = torch.Generator().manual_seed(seed), 0
-    for image in x:
-        batch = image.expand(samples, *image.shape)
-        noisy = batch + sigma * torch.randn(batch.shape, generator=gen)
+def batch_dependence(model, x, sigma, samples, batch, seed=2):
+    """How many noisy samples change class when classified in batches of ``batch`` instead
+    of one at a time, of how many: none for a classifier of each sample alone."""
+    changed = 0
+    for noisy in noisy_batches(x, sigma, samples, batch, seed):
         alone = torch.cat([model(sample[None]).argmax(1) for sample in noisy])
         changed += int((model(noisy).argmax(1) != alone).sum())
-    return changed / (len(x) * samples)
+    return changed, len(x) * samples
+
+
+def share(counted) -> str:
+    """``(k, n)`` as "k of n (percent)"."""
+    k, n = counted
+    return f"{k} of {n} ({k / n:.3%})"
 
 
 def summary(records, reference, radii):
@@ -184,7 +215,6 @@ def main(argv=None):
     if path is None:
         sys.exit("No model: run `make run` first (it trains results/models/mnist-*/seed0/"
                  "model.pth), or pass --model PATH.")
-    torch.manual_seed(0)
     ds = load_dataset("mnist_subset")
     model, meta = load_model(path, "cpu", dataset=ds.name)
     x = torch.as_tensor(np.asarray(ds.x_test[:args.images]))
@@ -196,24 +226,27 @@ def main(argv=None):
           f"{torch.get_num_threads()} threads\n\nmodel {path} ({meta['arch']}, trained at "
           f"sigma {meta['config']['sigma_train']}); {args.images} test images of mnist_subset, "
           f"sigma {args.sigma}, n0 100, n {args.n}, alpha 0.001, batch {args.batch}; per-sample "
-          f"rows on {min(args.images, 20)} images x {args.probe_samples} noisy samples\n")
+          f"columns on {min(args.images, 20)} images x {args.probe_samples} noisy samples\n")
     print("| arithmetic | accuracy of g | " + " | ".join(f"certified at {r}" for r in radii)
           + " | predictions unlike fp32 | mean, max radius gap | samples unlike fp32 "
           "| samples changed by the batch |")
     print("|" + "---|" * (6 + len(radii)))
     reference, probe = None, x[:20]
-    for name, granularity in VARIANTS.items():
-        net = model if granularity is None else rounded_model(model, granularity)
-        if granularity == "static":
+    for name, variant in VARIANTS.items():
+        net = model if variant is None else rounded_model(model, *variant)
+        if variant and variant[0] == "static":
             calibrate(net, calibration, args.sigma, args.probe_samples)
+        # Unprojected noise: a linear first layer, once Rounded, is no longer projected on,
+        # and every row must draw the same noise.
         records = certify(net, x, labels, np.arange(len(x)), args.sigma, n0=100, n=args.n,
-                          alpha=0.001, num_classes=meta["num_classes"], batch_size=args.batch)
+                          alpha=0.001, num_classes=meta["num_classes"], batch_size=args.batch,
+                          project_noise=False)
         reference = records if reference is None else reference
         *row, gap_mean, gap_max = summary(records, reference, radii)
-        disagree = sample_disagreement(net, model, probe, args.sigma, args.probe_samples)
-        coupled = batch_dependence(net, probe, args.sigma, args.probe_samples)
+        per_sample = (args.sigma, args.probe_samples, args.batch)
         print(f"| {name} | " + " | ".join(row) + f" | {gap_mean}, {gap_max} | "
-              f"{disagree:.5f} | {coupled:.5f} |")
+              f"{share(sample_disagreement(net, model, probe, *per_sample))} | "
+              f"{share(batch_dependence(net, probe, *per_sample))} |")
 
 
 if __name__ == "__main__":
