@@ -48,6 +48,7 @@ from torch import nn
 
 from idrs import __version__
 from idrs.engine.data import load_dataset
+from idrs.engine.models import replace_modules
 from idrs.engine.smoothing import certify
 from idrs.engine.train import load_model
 
@@ -128,13 +129,10 @@ def torchao_converts(layer: nn.Module) -> bool:
 def rounded_model(model: nn.Module, granularity: str, torchao_layers=False) -> nn.Module:
     """A copy of ``model`` whose convolutions and linear layers (with ``torchao_layers``,
     those :func:`torchao_converts`) are :class:`Rounded`."""
-    model = copy.deepcopy(model)
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if type(child) in (nn.Conv2d, nn.Linear) and (
-                    not torchao_layers or torchao_converts(child)):
-                setattr(parent, name, Rounded(child, granularity))
-    return model
+    def applies(m):
+        return type(m) in (nn.Conv2d, nn.Linear) and (not torchao_layers or torchao_converts(m))
+    return replace_modules(copy.deepcopy(model), applies,
+                           lambda m: Rounded(m, granularity))
 
 
 def noisy_batches(x, sigma, samples, batch, seed):

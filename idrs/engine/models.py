@@ -20,7 +20,7 @@ from torch import nn
 from .plugins import is_dotted, resolve
 from .train_config import compile_mode
 
-__all__ = ["NormalizeLayer", "StencilConv2d", "build_model", "inference_model",
+__all__ = ["NormalizeLayer", "StencilConv2d", "build_model", "inference_model", "replace_modules",
            "engine_settings", "engine_options", "bf16_autocast", "ARCHITECTURES"]
 
 
@@ -232,11 +232,18 @@ def inference_model(model: nn.Module, *, fold_batchnorm=True, compile_mode=None,
             log.warning("BatchNorm not folded: torch.fx cannot trace the model (%s)", err)
     if stencil and any(StencilConv2d.applies_to(m) for m in model.modules()):
         model = model if copied else copy.deepcopy(model)  # the modules are replaced
-        for parent in list(model.modules()):
-            for name, child in parent.named_children():
-                if StencilConv2d.applies_to(child):
-                    setattr(parent, name, StencilConv2d(child))
+        replace_modules(model, StencilConv2d.applies_to, StencilConv2d)
     return model if compile_mode is None else torch.compile(model, mode=compile_mode)
+
+
+def replace_modules(model: nn.Module, applies, replacement) -> nn.Module:
+    """``model`` with every submodule ``m`` for which ``applies(m)`` replaced, in place, by
+    ``replacement(m)``."""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if applies(child):
+                setattr(parent, name, replacement(child))
+    return model
 
 
 def bf16_autocast(requested, device, what: str) -> bool:
